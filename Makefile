@@ -1,0 +1,51 @@
+# Programme Ops — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export FLASK_APP := wsgi
+
+.PHONY: run test lint worker scheduler bench venv system-deps migrate seed clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	@scripts/system-deps.sh
+
+## run: set everything up and start web, worker and scheduler with demo data
+run: system-deps venv
+	@scripts/run.sh
+
+## test: set everything up and run every test on SQLite and on PostgreSQL
+test: system-deps venv
+	@scripts/test.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check portal jobs tests bench config.py wsgi.py || true
+
+migrate: venv
+	$(VENV)/bin/flask db upgrade
+
+seed: venv
+	$(VENV)/bin/flask demo seed
+
+## worker / scheduler: production processes (REDIS_URL and DATABASE_URL from the environment)
+worker: venv
+	$(VENV)/bin/flask jobs worker
+
+scheduler: venv
+	$(VENV)/bin/flask jobs scheduler
+
+## bench: the benchmarks in bench/, each printing its figure and a ratio against a reference
+bench: system-deps venv
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,108 @@
+"""Configuration classes, read from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 15000)
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    DATA_ROOT = os.environ.get("DATA_ROOT", str(INSTANCE_DIR / "data"))
+    PUBLISH_ROOT = os.environ.get("PUBLISH_ROOT", str(INSTANCE_DIR / "releases"))
+    WORK_ROOT = os.environ.get("WORK_ROOT", str(INSTANCE_DIR / "runs"))
+    LINEAGE_STORE = os.environ.get("LINEAGE_STORE", str(INSTANCE_DIR / "lineage-store"))
+    HTTP_ALLOWLIST = _env_list("HTTP_ALLOWLIST")
+    OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL") or None
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+
+    # Run engine
+    RUN_HEARTBEAT_SECONDS = _env_int("RUN_HEARTBEAT_SECONDS", 5)
+    RUN_STALE_AFTER_SECONDS = _env_int("RUN_STALE_AFTER_SECONDS", 60)
+    STEP_TIMEOUT_SECONDS = _env_int("STEP_TIMEOUT_SECONDS", 1800)
+    RUN_JOB_TIMEOUT_SECONDS = _env_int("RUN_JOB_TIMEOUT_SECONDS", 6 * 3600)
+    SCHEDULER_INTERVAL_SECONDS = _env_int("SCHEDULER_INTERVAL_SECONDS", 60)
+
+    # Sign-in
+    LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+    PAGE_SIZE = 25
+
+
+class DevelopmentConfig(Config):
+    """Local development: `make run`."""
+
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    """The test suite: DATABASE_URL and REDIS_URL come from the test harness."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    LOGIN_MAX_FAILURES = 3
+    # Fast hashing keeps hundreds of sign-ins in the suite quick; production uses scrypt.
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    RUN_HEARTBEAT_SECONDS = 1
+    RUN_STALE_AFTER_SECONDS = 5
+
+
+class ProductionConfig(Config):
+    """Production: every secret and URL must come from the environment."""
+
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DATA_ROOT", "PUBLISH_ROOT")
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse to start when a required variable is missing, naming each one."""
+        missing = [name for name in cls.REQUIRED if not os.environ.get(name)]
+        if missing:
+            raise RuntimeError(
+                "Production configuration is incomplete: set "
+                + ", ".join(missing)
+                + " in the environment (see .env.example)."
+            )
+        if len(os.environ["SECRET_KEY"]) < 32:
+            raise RuntimeError("SECRET_KEY must be at least 32 characters in production.")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,1 @@
+"""Pipeline steps: plain functions ``step(ctx) -> StepResult`` (see ``base``)."""

@@ -1,0 +1,137 @@
+"""The contract between the pipeline runner and the steps.
+
+A step is a plain function ``step(ctx: StepContext) -> StepResult``. It imports
+neither Flask nor RQ and never touches the database: the runner records what the
+step returns. Steps communicate through ``ctx.tables`` (polars DataFrames keyed by
+name) and ``ctx.lineage`` (a dict the runner stores as the run's lineage record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+StepStatus = Literal["succeeded", "blocked", "failed"]
+
+
+class StepError(Exception):
+    """A step cannot proceed; the message is shown on the step and the run."""
+
+
+class TransientStepError(StepError):
+    """A step failed for a reason that may pass (network, lock); the runner retries it."""
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. Built by the runner for each step.
+
+    Attributes:
+        run_uuid: the run's uuid (string).
+        programme_code: the programme's code, e.g. ``"SNAILS"``.
+        step_key: this step's key in the pipeline definition.
+        params: this step's ``params`` from the pipeline definition (already schema-valid).
+        rules: the programme's rule list (``data_quality_rules_json["rules"]``).
+        data_root: DATA_ROOT; every file a step reads must resolve inside it.
+        publish_root: PUBLISH_ROOT; releases go to ``publish_root/<code>/<version>/``.
+        work_dir: a per-run scratch folder (rejection report, intermediate files).
+        store_root: content-addressed store of raw inputs (``<sha256[:2]>/<sha256>``) for replay.
+        dry_run: when true nothing is published and no alert is opened.
+        now: the run's reference time (UTC, aware) — freshness and future-date rules use it.
+        tables: named DataFrames produced by earlier steps; a step adds its outputs here
+            through ``StepResult.tables``.
+        primary_table: name of the table that ingest produced first ("the data").
+        lineage: the run's lineage record under construction: ``inputs`` and ``outputs``
+            lists, ``release`` dict; steps append to it.
+        http_allowlist: hosts an HTTP connector may reach.
+        replay_inputs: during replay, source URI -> local path of the recorded bytes.
+        log: append a line to this step's log excerpt.
+    """
+
+    run_uuid: str
+    programme_code: str
+    step_key: str
+    params: dict[str, Any]
+    rules: list[dict[str, Any]]
+    data_root: Path
+    publish_root: Path
+    work_dir: Path
+    store_root: Path
+    dry_run: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    primary_table: str | None = None
+    lineage: dict[str, Any] = field(
+        default_factory=lambda: {"inputs": [], "outputs": [], "release": None}
+    )
+    http_allowlist: list[str] = field(default_factory=list)
+    replay_inputs: dict[str, Path] | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        """Append one line to the step's log excerpt."""
+        self.log_lines.append(message)
+
+    def table(self, name: str | None = None) -> pl.DataFrame:
+        """Return the named table, or the primary one; raise StepError when absent."""
+        key = name or self.primary_table
+        if key is None or key not in self.tables:
+            raise StepError(f"no table named {key!r}: run an ingest step first")
+        return self.tables[key]
+
+
+@dataclass
+class StepResult:
+    """What a step reports back to the runner.
+
+    Attributes:
+        status: succeeded, blocked (a data-quality gate failed) or failed.
+        rows_in / rows_out / rows_rejected: row counts shown on the timeline.
+        details: JSON-serialisable facts shown on the run page. The validate step puts
+            its per-rule results under ``details["rules"]`` as a list of dicts with keys
+            ``id, type, severity, passed, failing_rows, fraction, sample, message`` —
+            the runner opens/resolves alerts from it (not in dry runs).
+        message: the reason when blocked or failed (shown on the step and the run).
+        tables: DataFrames to add to ``ctx.tables`` for later steps.
+        input_fingerprint / output_fingerprint: sha256 of what the step read / produced.
+        files: files written into ``ctx.work_dir`` worth keeping (e.g. the rejection report).
+    """
+
+    status: StepStatus = "succeeded"
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    input_fingerprint: str | None = None
+    output_fingerprint: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+StepFunc = Callable[[StepContext], StepResult]
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def frame_fingerprint(frame: pl.DataFrame) -> str:
+    """Return a sha256 of a DataFrame's CSV form: equal tables give equal fingerprints."""
+    return sha256_bytes(frame.write_csv().encode())

@@ -1,0 +1,97 @@
+"""Programme Ops: the application factory."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from sqlalchemy import event
+
+from config import CONFIGS
+from portal.extensions import csrf, db, htmx, login_manager, migrate
+
+
+def create_app(config_name: str | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the portal.
+
+    Args:
+        config_name: development, testing or production; defaults to ``PORTAL_ENV``.
+        test_config: settings that override the configuration class (tests).
+
+    Returns:
+        The Flask application.
+    """
+    name = config_name or os.environ.get("PORTAL_ENV", "development")
+    config_class = CONFIGS[name]
+    if hasattr(config_class, "check"):
+        config_class.check()
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.config.from_object(config_class)
+    if test_config:
+        app.config.update(test_config)
+    app.config["PORTAL_ENV"] = name
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    _configure_sqlite(app)
+
+    from portal import errors, security
+    from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.auth import bp as auth_bp
+    from portal.cli import register_cli
+    from portal.programmes import bp as programmes_bp
+    from portal.template_helpers import register_template_helpers
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(programmes_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    errors.init_app(app)
+    security.init_app(app)
+    register_cli(app)
+    register_template_helpers(app)
+
+    @app.before_request
+    def assign_request_id() -> None:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied[:64] if supplied else uuid.uuid4().hex
+
+    return app
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout: web, worker and scheduler write to one SQLite file at once.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy emits
+    ``BEGIN`` itself — and ``BEGIN IMMEDIATE`` for write transactions started with
+    ``portal.dbutil.begin_write()``, which take the write lock up front instead of
+    failing with "database is locked" when a read transaction tries to upgrade.
+    """
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    timeout_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ARG001
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_transaction(connection):
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,214 @@
+"""Access rules, decided in one place (DESIGN.md invariant 6).
+
+- ``visible_programmes(user)`` is the one scoping query for lists: the programmes a
+  user may see, as a single SQL statement.
+- ``can(user, action, programme)`` decides object actions.
+- ``load_programme(code, action)`` loads *and* authorises a programme for a view:
+  404 when the user cannot see it (never confirming it exists), 403 with a plain
+  explanation when they can see it but not do ``action``.
+- ``programme_access(action)`` is the decorator views use.
+
+Roles come from *active* steward assignments on the programme; members of an
+operating institution may see the programme and nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, g, jsonify, request
+from flask_login import current_user
+from sqlalchemy import Select, exists, or_, select
+from werkzeug.exceptions import Forbidden
+
+from portal.extensions import db
+from portal.models import (
+    MonitoringProgramme,
+    MonitoringProgrammeSteward,
+    User,
+    institution_members,
+    programme_institutions,
+)
+
+VIEW = "view"
+EDIT = "edit"
+MANAGE_STEWARDS = "manage_stewards"
+RUN = "run"
+TRIAGE = "triage"
+
+#: action -> the steward roles that grant it (admins may do everything).
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    VIEW: frozenset({"owner", "steward", "operator", "reviewer", "member"}),
+    EDIT: frozenset({"owner", "steward"}),
+    MANAGE_STEWARDS: frozenset({"owner"}),
+    RUN: frozenset({"owner", "steward", "operator"}),
+    TRIAGE: frozenset({"owner", "steward", "operator", "reviewer"}),
+}
+
+#: The plain explanation given with a 403.
+ACTION_EXPLANATIONS: dict[str, str] = {
+    EDIT: "Only the programme's owners and stewards can edit it.",
+    MANAGE_STEWARDS: "Only the programme's owners can manage steward assignments.",
+    RUN: "Only the programme's owners, stewards and operators can start or cancel runs.",
+    TRIAGE: "Only the programme's stewards, operators and reviewers can acknowledge "
+    "or resolve alerts.",
+}
+
+
+def _steward_clause(user_id: int):
+    return exists().where(
+        MonitoringProgrammeSteward.programme_id == MonitoringProgramme.id,
+        MonitoringProgrammeSteward.user_id == user_id,
+        MonitoringProgrammeSteward.is_active.is_(True),
+    )
+
+
+def _member_clause(user_id: int):
+    return exists().where(
+        programme_institutions.c.programme_id == MonitoringProgramme.id,
+        programme_institutions.c.institution_id == institution_members.c.institution_id,
+        institution_members.c.user_id == user_id,
+    )
+
+
+def visible_programmes(user: User | Any) -> Select:
+    """Return a SELECT of the programmes ``user`` may see (one SQL statement).
+
+    Args:
+        user: the acting user (anonymous users see nothing).
+
+    Returns:
+        A ``select(MonitoringProgramme)`` that callers may filter, order and page.
+    """
+    query = select(MonitoringProgramme)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return query.where(False)
+    if user.is_admin:
+        return query
+    return query.where(or_(_steward_clause(user.id), _member_clause(user.id)))
+
+
+def visible_programme_ids(user: User | Any) -> Select:
+    """Return a SELECT of the ids of the programmes ``user`` may see (for sub-queries)."""
+    return visible_programmes(user).with_only_columns(MonitoringProgramme.id)
+
+
+def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]:
+    """Return the user's roles on ``programme``: steward roles plus ``member``.
+
+    Cached per request, since a page asks ``can`` several times.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    cache: dict | None = g.setdefault("_roles_cache", {}) if _has_app_context() else None
+    key = (user.id, programme.id)
+    if cache is not None and key in cache:
+        return cache[key]
+    roles = set(
+        db.session.scalars(
+            select(MonitoringProgrammeSteward.role).where(
+                MonitoringProgrammeSteward.programme_id == programme.id,
+                MonitoringProgrammeSteward.user_id == user.id,
+                MonitoringProgrammeSteward.is_active.is_(True),
+            )
+        )
+    )
+    is_member = db.session.scalar(
+        select(
+            exists().where(
+                programme_institutions.c.programme_id == programme.id,
+                programme_institutions.c.institution_id == institution_members.c.institution_id,
+                institution_members.c.user_id == user.id,
+            )
+        )
+    )
+    if is_member:
+        roles.add("member")
+    result = frozenset(roles)
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
+def _has_app_context() -> bool:
+    from flask import has_app_context
+
+    return has_app_context()
+
+
+def can(user: User | Any, action: str, programme: MonitoringProgramme) -> bool:
+    """Return whether ``user`` may do ``action`` on ``programme``.
+
+    Args:
+        user: the acting user.
+        action: one of VIEW, EDIT, MANAGE_STEWARDS, RUN, TRIAGE.
+        programme: the programme acted upon.
+    """
+    if action not in ACTION_ROLES:
+        raise ValueError(f"unknown action {action!r}")
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_admin:
+        return True
+    return bool(roles_on(user, programme) & ACTION_ROLES[action])
+
+
+class ActionForbidden(Forbidden):
+    """A 403 that carries the plain explanation of why."""
+
+    def __init__(self, action: str):
+        super().__init__(ACTION_EXPLANATIONS.get(action, "You may not do this."))
+        self.action = action
+
+
+def authorize(user: User | Any, action: str, programme: MonitoringProgramme | None) -> None:
+    """Abort with 404 when ``user`` cannot see ``programme``, 403 when they cannot act."""
+    if programme is None or not can(user, VIEW, programme):
+        abort(404)
+    if action != VIEW and not can(user, action, programme):
+        raise ActionForbidden(action)
+
+
+def load_programme(code: str, action: str = VIEW) -> MonitoringProgramme:
+    """Load the programme with ``code`` and authorise ``action`` on it (404 / 403)."""
+    programme = db.session.scalar(
+        select(MonitoringProgramme).where(MonitoringProgramme.code == code)
+    )
+    authorize(current_user, action, programme)
+    return programme
+
+
+def programme_access(action: str = VIEW) -> Callable:
+    """Decorator for views taking ``code``: passes the authorised ``programme`` instead."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, code: str, **kwargs: Any):
+            return view(*args, programme=load_programme(code, action), **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def wants_json() -> bool:
+    """Whether the current request is an API call that should get JSON errors."""
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def admin_required(view: Callable) -> Callable:
+    """Decorator: only admins; others get 404 (the admin area is not advertised)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any):
+        if not (current_user.is_authenticated and current_user.is_admin):
+            if wants_json():
+                return jsonify(error="not_found", message="Not found."), 404
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,7 @@
+"""Administration: users, institutions and memberships (admins only)."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from portal.admin import views  # noqa: E402,F401

@@ -1,0 +1,105 @@
+"""Admin views: thin wrappers around portal.services.users."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.access import admin_required
+from portal.admin import bp
+from portal.admin.forms import ActiveForm, InstitutionForm, MembershipForm, UserForm
+from portal.extensions import db
+from portal.models import Institution, User
+from portal.services import DomainError
+from portal.services import users as user_service
+
+
+def _apply_error(form, error: DomainError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        flash(error.message, "error")
+
+
+def _submitted(form, name: str) -> bool:
+    """Whether this POST was for ``form`` (pages with several forms name each one)."""
+    return request.method == "POST" and request.form.get("form") == name and form.validate()
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required
+@admin_required
+def users():
+    """List users; create one."""
+    form = UserForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(form.email.data, form.name.data, form.password.data,
+                                            is_admin=form.is_admin.data, actor=current_user)
+        except DomainError as error:
+            _apply_error(form, error)
+            status = 400
+        else:
+            flash(f"User {user.email} created.", "success")
+            return redirect(url_for("admin.users"))
+    elif form.is_submitted():
+        status = 400
+    rows = db.session.scalars(
+        select(User).options(selectinload(User.institutions)).order_by(User.email)
+    ).all()
+    return render_template("admin/users.html", users=rows, form=form), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@login_required
+@admin_required
+def user_detail(user_id: int):
+    """One user: memberships and activation."""
+    user = db.session.get(User, user_id) or abort(404)
+    institutions = db.session.scalars(select(Institution).order_by(Institution.name)).all()
+    membership = MembershipForm(prefix="m")
+    membership.institution.choices = [(i.id, i.name) for i in institutions]
+    active = ActiveForm(prefix="a", active="1" if user.active else "0")
+    try:
+        if _submitted(membership, "membership"):
+            institution = db.session.get(Institution, membership.institution.data) or abort(404)
+            user_service.set_membership(user, institution, membership.action.data == "add",
+                                        actor=current_user)
+            flash("Membership updated.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id))
+        if _submitted(active, "active"):
+            user_service.set_active(user, active.active.data == "1", actor=current_user)
+            flash("Account updated.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id))
+    except DomainError as error:
+        flash(error.message, "error")
+    return render_template("admin/user_detail.html", user=user, membership=membership,
+                           active=active)
+
+
+@bp.route("/institutions", methods=["GET", "POST"])
+@login_required
+@admin_required
+def institutions():
+    """List institutions; create one."""
+    form = InstitutionForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user_service.create_institution(form.name.data, form.code.data, actor=current_user)
+        except DomainError as error:
+            _apply_error(form, error)
+            status = 400
+        else:
+            flash("Institution created.", "success")
+            return redirect(url_for("admin.institutions"))
+    elif form.is_submitted():
+        status = 400
+    rows = db.session.scalars(
+        select(Institution).options(selectinload(Institution.members)).order_by(Institution.name)
+    ).all()
+    return render_template("admin/institutions.html", institutions=rows, form=form), status

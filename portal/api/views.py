@@ -1,0 +1,47 @@
+"""API views: programmes."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_login import current_user, login_required
+
+from portal import access
+from portal.access import programme_access
+from portal.api import bp
+from portal.services.programmes import list_programmes
+
+
+def programme_json(programme) -> dict:
+    """The API representation of a programme."""
+    return {
+        "code": programme.code,
+        "title": programme.title,
+        "active": programme.active,
+        "refresh_cadence": programme.refresh_cadence,
+        "timezone": programme.timezone,
+        "scheduler_enabled": programme.scheduler_enabled,
+        "next_run_at": programme.next_run_at.isoformat() if programme.next_run_at else None,
+        "last_run_at": programme.last_run_at.isoformat() if programme.last_run_at else None,
+        "institutions": [i.code for i in programme.operating_institutions],
+    }
+
+
+@bp.route("/programmes")
+@login_required
+def programmes():
+    """List the programmes the caller may see."""
+    page = list_programmes(current_user, search=request.args.get("q", ""),
+                           page=request.args.get("page", 1, type=int), per_page=100)
+    return jsonify(items=[programme_json(p) for p in page.items], total=page.total,
+                   page=page.page, pages=page.pages)
+
+
+@bp.route("/programmes/<code>")
+@login_required
+@programme_access(access.VIEW)
+def programme(programme):
+    """One programme, with its pipeline and rules."""
+    body = programme_json(programme)
+    body["pipeline_definition"] = programme.pipeline_definition_json
+    body["data_quality_rules"] = programme.data_quality_rules_json
+    return jsonify(body)

@@ -1,0 +1,7 @@
+"""Sign-in and sign-out; API tokens for the JSON API."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from portal.auth import views  # noqa: E402,F401

@@ -1,0 +1,56 @@
+"""Flask CLI commands of the portal: ``flask users ...`` and ``flask demo ...``.
+
+The worker, scheduler and operations commands (``flask jobs``, ``flask ops``) live in
+``jobs.cli`` and are registered through the ``flask.commands`` entry point, so the
+portal never imports ``jobs``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal.services import DomainError
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+demo_cli = AppGroup("demo", help="Demo data.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+def create_user_command(email: str, name: str, password: str, admin: bool) -> None:
+    """Create a user account."""
+    from portal.services.users import create_user
+
+    try:
+        user = create_user(email, name, password, is_admin=admin)
+    except DomainError as error:
+        raise click.ClickException(f"{error.field or 'error'}: {error.message}") from error
+    click.echo(f"created {user.email}{' (admin)' if admin else ''}")
+
+
+@demo_cli.command("seed")
+def seed_command() -> None:
+    """Create demo institutions, users, programmes and data files (idempotent)."""
+    from portal.services.demo import DEMO_PASSWORD, USERS, seed
+
+    summary = seed(Path(current_app.config["DATA_ROOT"]))
+    click.echo(
+        "demo seed: {institutions} institutions, {users} users, {programmes} programmes, "
+        "{files} data files created".format(**summary)
+    )
+    click.echo(f"demo accounts (password: {DEMO_PASSWORD}):")
+    for email, name, is_admin, _ in USERS:
+        click.echo(f"  {email:<24} {name}{'  [admin]' if is_admin else ''}")
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the portal's command groups to ``app``."""
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)

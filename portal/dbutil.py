@@ -1,0 +1,30 @@
+"""Database helpers shared by services and jobs."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+
+
+def begin_write() -> None:
+    """Start a write transaction on the session, committing any open one first.
+
+    On SQLite this is ``BEGIN IMMEDIATE``: the write lock is taken at once (waiting
+    up to the busy timeout), so a read-then-write use case cannot fail half-way
+    because another process wrote in between. On PostgreSQL it is a plain BEGIN.
+    """
+    if db.session.in_transaction():
+        db.session.commit()
+    db.session.connection(execution_options={"sqlite_immediate": True})
+
+
+def is_unique_violation(error: IntegrityError, constraint: str) -> bool:
+    """Return whether ``error`` was raised by the unique index or constraint ``constraint``.
+
+    SQLite names the columns rather than the index, so callers pass the index name and
+    this also matches SQLite's "UNIQUE constraint failed" message on any column set
+    that the index covers; callers catch the specific constraint they expect.
+    """
+    text = str(error.orig)
+    return constraint in text or "UNIQUE constraint failed" in text

