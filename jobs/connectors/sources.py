@@ -1,0 +1,190 @@
+"""Where input bytes come from, and the record kept of them (invariants 5 and 8).
+
+Every byte an ingest reads goes through here: a path is resolved strictly inside
+DATA_ROOT, the bytes are hashed and copied into the content-addressed store, and a
+replay reads the recorded copy instead of the live source.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import polars as pl
+
+from jobs.steps.base import StepContext, StepError, sha256_bytes
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """Bytes read from one source, with the URI and sha256 recorded in lineage."""
+
+    uri: str
+    data: bytes
+    sha256: str
+
+
+def check_relative(relative: str, what: str = "source") -> PurePosixPath:
+    """Refuse absolute paths, drive letters, NUL bytes and '..' segments.
+
+    Args:
+        relative: a path as written in a pipeline definition or an archive.
+        what: how the path is named in the error message.
+
+    Returns:
+        The path as a PurePosixPath (backslashes read as separators).
+    """
+    text = relative.replace("\\", "/")
+    if not text or "\x00" in text:
+        raise StepError(f"{what} {relative!r} is not a usable path")
+    path = PurePosixPath(text)
+    if path.is_absolute() or (len(text) > 1 and text[1] == ":"):
+        raise StepError(f"{what} {relative!r} must be a path relative to DATA_ROOT, not absolute")
+    if ".." in path.parts:
+        raise StepError(f"{what} {relative!r} must not contain '..'")
+    return path
+
+
+def resolve_in_data_root(data_root: Path, relative: str, what: str = "source") -> Path:
+    """Resolve ``relative`` under DATA_ROOT, following symlinks, and refuse escapes.
+
+    Args:
+        data_root: the DATA_ROOT folder.
+        relative: the path from the pipeline definition.
+        what: how the path is named in error messages.
+
+    Returns:
+        The resolved path of an existing regular file inside DATA_ROOT.
+    """
+    clean = check_relative(relative, what)
+    root = data_root.resolve()
+    target = (root / clean).resolve()
+    if not target.is_relative_to(root):
+        raise StepError(f"{what} {relative!r} resolves outside DATA_ROOT (symlink?): refused")
+    if not target.exists():
+        raise StepError(f"{what} {relative!r} not found under DATA_ROOT")
+    if not target.is_file():
+        raise StepError(f"{what} {relative!r} is not a file")
+    return target
+
+
+def store_bytes(store_root: Path, data: bytes, sha256: str | None = None) -> Path:
+    """Copy ``data`` into the content-addressed store; return its path.
+
+    The file is written to a temporary name and renamed, so a reader never sees a
+    partial copy and two workers storing the same input do not collide.
+    """
+    digest = sha256 or sha256_bytes(data)
+    target = store_root / digest[:2] / digest
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def replay_path(ctx: StepContext, uri: str) -> Path | None:
+    """Return the recorded copy of ``uri`` when the run is a replay, else None."""
+    if ctx.replay_inputs and uri in ctx.replay_inputs:
+        return Path(ctx.replay_inputs[uri])
+    return None
+
+
+def remember(ctx: StepContext, uri: str, data: bytes) -> RawInput:
+    """Hash ``data``, copy it into the store and return it as a RawInput."""
+    digest = sha256_bytes(data)
+    store_bytes(ctx.store_root, data, digest)
+    return RawInput(uri=uri, data=data, sha256=digest)
+
+
+def read_data_file(ctx: StepContext, relative: str, what: str = "source") -> RawInput:
+    """Read a file under DATA_ROOT (or its recorded copy during a replay).
+
+    Args:
+        ctx: the step context (data_root, store_root, replay_inputs).
+        relative: the path relative to DATA_ROOT; it is also the input's URI.
+        what: how the path is named in error messages.
+
+    Returns:
+        The bytes with their URI and sha256, already copied into the store.
+    """
+    uri = str(check_relative(relative, what))
+    recorded = replay_path(ctx, uri)
+    if recorded is not None:
+        try:
+            data = recorded.read_bytes()
+        except OSError as exc:
+            raise StepError(f"replay copy of {uri!r} is unreadable: {exc}") from exc
+    else:
+        path = resolve_in_data_root(ctx.data_root, relative, what)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise StepError(f"{what} {relative!r} is unreadable: {exc.strerror}") from exc
+    return remember(ctx, uri, data)
+
+
+def lineage_entry(
+    ctx: StepContext,
+    raw: RawInput,
+    frame: pl.DataFrame | None = None,
+    table: str | None = None,
+) -> dict[str, Any]:
+    """Append ``raw`` to ``ctx.lineage["inputs"]`` and return the entry.
+
+    ``rows`` and ``columns`` describe the table read from it; they are None for an
+    input that is not itself a table (a datapackage descriptor). ``table`` names the
+    run table the input became (None for a vocabulary or a descriptor).
+    """
+    entry = {
+        "uri": raw.uri,
+        "sha256": raw.sha256,
+        "bytes": len(raw.data),
+        "rows": frame.height if frame is not None else None,
+        "columns": list(frame.columns) if frame is not None else None,
+        "step": ctx.step_key,
+        "table": table,
+    }
+    ctx.lineage.setdefault("inputs", []).append(entry)
+    return entry
+
+
+def is_utf8(encoding: str) -> bool:
+    """Whether ``encoding`` names UTF-8 (any spelling)."""
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+
+
+def to_utf8(data: bytes, name: str, encoding: str = "utf-8") -> bytes:
+    """Return ``data`` as UTF-8 without a BOM; a StepError says where decoding fails.
+
+    Args:
+        data: the raw bytes.
+        name: the source's name for the error message.
+        encoding: the declared encoding (archives and packages may declare another).
+    """
+    try:
+        if is_utf8(encoding):
+            data = data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
+            data.decode("utf-8")
+            return data
+        return data.decode(encoding).encode("utf-8")
+    except LookupError:
+        raise StepError(f"{name}: unknown text encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise StepError(
+            f"{name}: not valid {encoding} text (byte 0x{data[exc.start]:02x} "
+            f"at offset {exc.start}, line {line})"
+        ) from None

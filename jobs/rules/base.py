@@ -1,0 +1,173 @@
+"""What a rule check is, the registry of rule types, and helpers shared by the checks.
+
+A row-level check returns a polars expression that is true on each failing row;
+the engine evaluates every rule's expression in one pass over the table. A
+table-level check (required columns, row count, freshness) returns a verdict.
+No check loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import polars as pl
+
+
+class RuleConfigError(Exception):
+    """The rule cannot be checked against this table (unknown column, bad regex...).
+
+    The rule then fails with this message; the step does not crash.
+    """
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A typed view of a column (a number, a date) computed once and shared by all rules.
+
+    Casting text is the costly part of most checks; several rules (and several uses
+    within one rule) read the same derived column instead of casting again.
+    """
+
+    name: str
+    expr: pl.Expr
+
+    @property
+    def col(self) -> pl.Expr:
+        """The derived column, to use inside a check's expression."""
+        return pl.col(self.name)
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A row-level check.
+
+    Attributes:
+        failing: true on rows that fail (a null result counts as passing).
+        what: how failing rows are described, e.g. "have no value in scientificName".
+        max_fraction: overrides the rule's tolerance (``null_fraction``'s own threshold).
+        within_scope: evaluate the expression among the condition's rows only (``unique``).
+        derived: the derived columns ``failing`` reads.
+    """
+
+    failing: pl.Expr
+    what: str
+    max_fraction: float | None = None
+    within_scope: bool = False
+    derived: tuple[Derived, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """A table-level verdict with the sentence explaining it."""
+
+    passed: bool
+    message: str
+
+
+VocabularyLoader = Callable[[str, str], pl.Series]
+
+
+@dataclass(frozen=True)
+class RuleEnv:
+    """What checks may consult besides the table.
+
+    Attributes:
+        now: the run's reference time (future dates, freshness).
+        tables: every table of the run, for ``reference`` rules.
+        vocabulary: loads a column of a vocabulary file under DATA_ROOT as strings.
+    """
+
+    now: datetime
+    tables: Mapping[str, pl.DataFrame]
+    vocabulary: VocabularyLoader
+
+
+CheckFunc = Callable[[pl.DataFrame, dict[str, Any], RuleEnv], RowCheck | TableCheck]
+Scope = Literal["rows", "table"]
+
+RULE_CHECKS: dict[str, CheckFunc] = {}
+RULE_SCOPES: dict[str, Scope] = {}
+
+
+def rule_check(type_name: str, scope: Scope = "rows") -> Callable[[CheckFunc], CheckFunc]:
+    """Decorator: bind a rule type (declared in ``pipeline_spec.RULE_TYPES``) to its check.
+
+    Args:
+        type_name: the rule type, e.g. ``"not_null"``.
+        scope: ``"rows"`` for a check returning RowCheck, ``"table"`` for TableCheck
+            (a table check receives only the rows selected by the rule's condition).
+    """
+
+    def bind(func: CheckFunc) -> CheckFunc:
+        RULE_CHECKS[type_name] = func
+        RULE_SCOPES[type_name] = scope
+        return func
+
+    return bind
+
+
+def require(frame: pl.DataFrame, *columns: str) -> None:
+    """Raise RuleConfigError naming the columns missing from ``frame``."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        shown = ", ".join(frame.columns[:12]) + (", ..." if frame.width > 12 else "")
+        raise RuleConfigError(
+            f"column {', '.join(map(repr, missing))} not found in the table (columns: {shown})"
+        )
+
+
+def is_text(frame: pl.DataFrame, column: str) -> bool:
+    """Whether ``column`` holds strings (as every ingested column does)."""
+    return frame.schema[column] == pl.String
+
+
+def empty(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """True where the column has no value: null, or only blanks in a text column."""
+    value = pl.col(column)
+    if is_text(frame, column):
+        return value.is_null() | (value.str.strip_chars() == "")
+    return value.is_null()
+
+
+def as_number(frame: pl.DataFrame, column: str) -> Derived:
+    """The column as Float64; text that is not a number becomes null (NaN stays NaN)."""
+    value = pl.col(column)
+    if is_text(frame, column):
+        value = value.str.strip_chars()
+    return Derived(f"__number__{column}", value.cast(pl.Float64, strict=False))
+
+
+def as_text_value(value: Any) -> str:
+    """A JSON value as the text an ingested column would hold (``10.0`` -> ``"10"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def equals(frame: pl.DataFrame, column: str, value: Any) -> pl.Expr:
+    """True where ``column`` equals a JSON ``value`` (compared as text for text columns)."""
+    if is_text(frame, column):
+        return pl.col(column) == as_text_value(value)
+    return pl.col(column).cast(pl.String) == as_text_value(value)
+
+
+def condition_scope(frame: pl.DataFrame, condition: dict[str, Any] | None) -> pl.Expr | None:
+    """The rows a rule applies to: where the condition column has a value (or equals one).
+
+    Returns None when the rule has no condition (it applies to every row).
+    """
+    if not condition:
+        return None
+    column = condition["column"]
+    try:
+        require(frame, column)
+    except RuleConfigError as exc:
+        raise RuleConfigError(f"condition: {exc}") from None
+    if "equals" in condition:
+        return equals(frame, column, condition["equals"]).fill_null(False)
+    return ~empty(frame, column)

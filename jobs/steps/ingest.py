@@ -1,0 +1,218 @@
+"""The ``ingest.*`` steps: read a source into ``ctx.tables`` and record it in lineage.
+
+Every ingest reads all columns as strings, applies ``params["mapping"]``, names its
+table ``params["as"]`` (default ``"data"``), appends each input it read to
+``ctx.lineage["inputs"]`` ({uri, sha256, bytes, rows, columns, step}) and copies the
+raw bytes into the content-addressed store so that a replay reads the same bytes
+(``ctx.replay_inputs`` maps a URI to the recorded copy).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Any
+
+import polars as pl
+
+from jobs.connectors.darwin_core import check_darwin_core, normalise_header
+from jobs.connectors.delimited import read_delimited, separator_for
+from jobs.connectors.dwca import read_dwca
+from jobs.connectors.frictionless import (
+    DESCRIPTOR,
+    parse_descriptor,
+    pick_resource,
+    read_resource,
+)
+from jobs.connectors.http import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    HttpRequest,
+    fetch,
+    token_from_env,
+)
+from jobs.connectors.mapping import apply_mapping
+from jobs.connectors.records import dig, records_to_frame
+from jobs.connectors.sources import (
+    RawInput,
+    lineage_entry,
+    read_data_file,
+    remember,
+    replay_path,
+)
+from jobs.connectors.zipped import ZipReader
+from jobs.registry import register
+from jobs.steps.base import StepContext, StepError, StepResult, frame_fingerprint
+
+DEFAULT_TABLE = "data"
+
+
+def finish_ingest(
+    ctx: StepContext,
+    frame: pl.DataFrame,
+    main: RawInput,
+    *,
+    other_inputs: tuple[RawInput, ...] = (),
+    later_inputs: tuple[RawInput, ...] = (),
+    extra_tables: dict[str, pl.DataFrame] | None = None,
+    details: dict[str, Any] | None = None,
+) -> StepResult:
+    """Apply the mapping, record lineage and build the ingest's StepResult.
+
+    Args:
+        ctx: the step context.
+        frame: the table read from the source.
+        main: the input the table came from (its URI and hash go in ``details``).
+        other_inputs: inputs read before the table (a package descriptor); recorded
+            without rows.
+        later_inputs: further parts of the same table; recorded without rows.
+        extra_tables: tables produced besides the main one (archive extensions).
+        details: extra facts for the run page.
+    """
+    frame = apply_mapping(frame, ctx.params.get("mapping"))
+    name = ctx.params.get("as") or DEFAULT_TABLE
+    for other in other_inputs:
+        lineage_entry(ctx, other)
+    lineage_entry(ctx, main, frame, table=name)
+    for later in later_inputs:
+        lineage_entry(ctx, later)
+    if ctx.primary_table is None:
+        ctx.primary_table = name
+    ctx.log(
+        f"read {frame.height} rows x {frame.width} columns from {main.uri} "
+        f"({len(main.data)} bytes, sha256 {main.sha256[:12]})"
+    )
+    return StepResult(
+        rows_in=frame.height,
+        rows_out=frame.height,
+        details={
+            "uri": main.uri,
+            "bytes": len(main.data),
+            "sha256": main.sha256,
+            "rows": frame.height,
+            "columns": list(frame.columns),
+            **(details or {}),
+        },
+        tables={name: frame, **(extra_tables or {})},
+        input_fingerprint=main.sha256,
+        output_fingerprint=frame_fingerprint(frame),
+    )
+
+
+@register("ingest.csv")
+def ingest_csv(ctx: StepContext) -> StepResult:
+    """Read a CSV or TSV file under DATA_ROOT (tab for .tsv/.tab/.txt unless ``delimiter``)."""
+    raw = read_data_file(ctx, ctx.params["source"])
+    separator = separator_for(raw.uri, ctx.params.get("delimiter"))
+    return finish_ingest(ctx, read_delimited(raw.data, raw.uri, separator=separator), raw)
+
+
+@register("ingest.darwin_core")
+def ingest_darwin_core(ctx: StepContext) -> StepResult:
+    """Read a Darwin Core occurrence CSV; term URIs in the header become term names."""
+    raw = read_data_file(ctx, ctx.params["source"])
+    frame = read_delimited(raw.data, raw.uri, separator=separator_for(raw.uri))
+    frame = normalise_header(frame, raw.uri)
+    extra = check_darwin_core(frame, raw.uri)
+    if extra:
+        ctx.log(f"kept columns that are not Darwin Core terms: {', '.join(extra)}")
+    return finish_ingest(ctx, frame, raw, details={"non_darwin_core_columns": extra})
+
+
+@register("ingest.dwca")
+def ingest_dwca(ctx: StepContext) -> StepResult:
+    """Read a Darwin Core Archive: the core table, and each extension as ``<as>_<rowtype>``."""
+    raw = read_data_file(ctx, ctx.params["source"])
+    core, extensions = read_dwca(raw.data, raw.uri, ctx.params.get("extensions", True))
+    name = ctx.params.get("as") or DEFAULT_TABLE
+    extra = {f"{name}_{suffix}": frame for suffix, frame in extensions.items()}
+    for table, frame in extra.items():
+        ctx.log(f"extension table {table}: {frame.height} rows")
+    return finish_ingest(
+        ctx,
+        core,
+        raw,
+        extra_tables=extra,
+        details={"extensions": {table: frame.height for table, frame in extra.items()}},
+    )
+
+
+@register("ingest.frictionless")
+def ingest_frictionless(ctx: StepContext) -> StepResult:
+    """Read one resource of a Frictionless data package (a datapackage.json or a zip)."""
+    source = ctx.params["source"]
+    wanted = ctx.params.get("resource")
+    if source.lower().endswith(".zip"):
+        raw = read_data_file(ctx, source)
+        archive = ZipReader(raw.data, raw.uri)
+        member = archive.find(DESCRIPTOR)
+        if member is None:
+            raise StepError(f"{raw.uri}: no {DESCRIPTOR} in the archive: not a data package")
+        base = member[: -len(DESCRIPTOR)]
+        descriptor = parse_descriptor(archive.read(member), f"{raw.uri}:{member}")
+        resource = pick_resource(descriptor, wanted, raw.uri)
+        frame = read_resource(
+            resource,
+            lambda part: (f"{raw.uri}:{base}{part}", archive.read(base + part)),
+            raw.uri,
+        )
+        return finish_ingest(ctx, frame, raw, details={"resource": resource.get("name")})
+
+    descriptor_raw = read_data_file(ctx, source)
+    descriptor = parse_descriptor(descriptor_raw.data, descriptor_raw.uri)
+    resource = pick_resource(descriptor, wanted, descriptor_raw.uri)
+    folder = PurePosixPath(descriptor_raw.uri).parent
+    parts: list[RawInput] = []
+
+    def read_part(part: str) -> tuple[str, bytes]:
+        part_raw = read_data_file(ctx, str(folder / part), "resource path")
+        parts.append(part_raw)
+        return part_raw.uri, part_raw.data
+
+    frame = read_resource(resource, read_part, descriptor_raw.uri)
+    details = {"resource": resource.get("name")}
+    if not parts:  # inline data: the descriptor is the table's source
+        return finish_ingest(ctx, frame, descriptor_raw, details=details)
+    return finish_ingest(
+        ctx,
+        frame,
+        parts[0],
+        other_inputs=(descriptor_raw,),
+        later_inputs=tuple(parts[1:]),
+        details=details,
+    )
+
+
+@register("ingest.http")
+def ingest_http(ctx: StepContext) -> StepResult:
+    """Fetch JSON records (at ``records_path``) or a CSV from an allow-listed HTTP(S) host."""
+    params = ctx.params
+    url = params["url"]
+    as_csv = params.get("format", "json") == "csv"
+    recorded = replay_path(ctx, url)
+    if recorded is not None:
+        try:
+            data = recorded.read_bytes()
+        except OSError as exc:
+            raise StepError(f"replay copy of {url!r} is unreadable: {exc}") from exc
+        ctx.log(f"replay: read the recorded answer of {url}")
+    else:
+        request = HttpRequest(
+            url=url,
+            allowlist=tuple(ctx.http_allowlist),
+            token=token_from_env(params.get("token_env")),
+            timeout=float(params.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+            max_bytes=int(params.get("max_bytes", DEFAULT_MAX_BYTES)),
+            accept="text/csv" if as_csv else "application/json",
+        )
+        data = fetch(request)
+    raw = remember(ctx, url, data)
+    if as_csv:
+        frame = read_delimited(data, url)
+    else:
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StepError(f"{url}: the answer is not valid JSON: {exc}") from None
+        frame = records_to_frame(dig(document, params.get("records_path"), url), url)
+    return finish_ingest(ctx, frame, raw)
