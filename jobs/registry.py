@@ -7,6 +7,7 @@ importing ``jobs``); this module binds each declared name to code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from jobs.steps.base import StepFunc
@@ -49,4 +50,8 @@ def load_builtin_steps() -> None:
         except ModuleNotFoundError as exc:  # a step family not built yet
             if exc.name != f"jobs.steps.{module}":
                 raise
+    # Extra step modules (the test suite's no-op and failing steps) for worker processes.
+    for module in os.environ.get("PORTAL_EXTRA_STEP_MODULES", "").split(","):
+        if module.strip():
+            importlib.import_module(module.strip())
     _loaded = True

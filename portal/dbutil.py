@@ -14,7 +14,7 @@ def begin_write() -> None:
     up to the busy timeout), so a read-then-write use case cannot fail half-way
     because another process wrote in between. On PostgreSQL it is a plain BEGIN.
     """
-    if db.session.in_transaction():
+    if db.session().in_transaction():  # the Session, not the scoped_session proxy
         db.session.commit()
     db.session.connection(execution_options={"sqlite_immediate": True})
 

@@ -1,0 +1,322 @@
+"""The pipeline runner: what ``jobs.tasks.execute_run`` does inside the work horse.
+
+claim (queued → running, atomically) → validate the definitions again → record the
+planned steps → execute them in order (timeout, retries, heartbeat, cancel at step
+boundaries) → finalise (succeeded | blocked | failed | cancelled) with the output
+summary and the lineage record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from jobs.heartbeat import Heartbeat, StepTimeout, call_with_timeout
+from jobs.registry import get_step, load_builtin_steps
+from jobs.steps.base import StepContext, StepError, StepResult, TransientStepError
+from portal.dbutil import begin_write
+from portal.extensions import db
+from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep, utcnow
+from portal.services import dispatch
+from portal.services.pipeline_spec import validate_pipeline, validate_rules
+from portal.services.runs import IllegalTransition, get_run, transition
+
+log = logging.getLogger(__name__)
+
+FAMILY_RANK = {"ingest": 0, "validate": 1, "compute": 2, "publish": 3}
+RUN_TYPE_LIMIT = {"ingest": 0, "validate": 1, "compute": 2, "publish": 3, "full": 3}
+LOG_EXCERPT_CHARS = 4000
+
+
+def select_steps(definition: dict[str, Any], run_type: str) -> list[dict[str, Any]]:
+    """Return the steps a run of ``run_type`` executes, in order.
+
+    ``ingest`` runs only the ``ingest.*`` steps; ``validate`` and ``compute`` run the
+    pipeline up to and including their last step of that stage; ``full`` and
+    ``publish`` run every step.
+    """
+    steps = list(definition.get("steps", []))
+    limit = RUN_TYPE_LIMIT.get(run_type, 3)
+    if run_type in ("full", "publish"):
+        return steps
+    if run_type == "ingest":
+        return [step for step in steps if step["type"].startswith("ingest.")]
+    last = -1
+    for index, step in enumerate(steps):
+        rank = FAMILY_RANK.get(step["type"].split(".", 1)[0])
+        if rank is not None and rank <= limit:
+            last = index
+    return steps[: last + 1]
+
+
+def execute(run_id: int, *, worker_name: str | None = None) -> str:
+    """Claim and execute run ``run_id``; return its final status or why nothing ran.
+
+    A run that is no longer queued (a second delivery, a stale copy, a cancelled run)
+    is left alone.
+    """
+    run = get_run(run_id)
+    if run is None:
+        return "missing"
+    if run.status != "queued":
+        return f"skipped: run is {run.status}"
+    try:
+        transition(run, "running", worker_name=worker_name)
+    except IllegalTransition:
+        return "skipped: claimed elsewhere"
+    config = current_app.config
+    job_id = run.queue_job_id
+    connection = dispatch.redis_connection()  # the heartbeat thread has no app context
+    heartbeat = Heartbeat(
+        db.engine, run.id, config["RUN_HEARTBEAT_SECONDS"],
+        cancel_grace=float(config["RUN_CANCEL_GRACE_SECONDS"]),
+        stop_job=(lambda: dispatch.stop_job(job_id, connection)) if job_id else None,
+    )
+    heartbeat.start()
+    try:
+        return PipelineExecution(run, heartbeat).run()
+    except BaseException as error:  # RQ's job timeout, a crash: never leave it running
+        db.session.rollback()
+        _finish(run, "failed", f"run aborted: {type(error).__name__}: {error}")
+        raise
+    finally:
+        heartbeat.stop()
+
+
+def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **extra: Any) -> str:
+    try:
+        transition(get_run(run.id) or run, status, message=message, **extra)
+    except IllegalTransition as error:  # the reconciler or a cancel got there first
+        log.warning("run %s not finalised as %s: %s", run.uuid, status, error)
+        current = get_run(run.id)
+        return current.status if current else status
+    return status
+
+
+class PipelineExecution:
+    """One run's execution inside the work horse."""
+
+    def __init__(self, run: MonitoringProgrammeRun, heartbeat: Heartbeat):
+        self.run_row = run
+        # Plain copies: reading an expired ORM attribute would open a read transaction
+        # that SQLite cannot upgrade to a write while the heartbeat thread writes.
+        self.run_id, self.run_uuid = run.id, run.uuid
+        self.dry_run, self.run_type = run.dry_run, run.run_type
+        self.heartbeat = heartbeat
+        self.config = current_app.config
+        programme = run.programme
+        self.programme = programme
+        self.programme_code = programme.code
+        self.definition = programme.pipeline_definition_json or {"steps": []}
+        self.rules_doc = programme.data_quality_rules_json or {"rules": []}
+        self.tables: dict[str, Any] = {}
+        self.lineage: dict[str, Any] = {"inputs": [], "outputs": [], "release": None}
+        self.primary: str | None = None
+        self.records: list[dict[str, Any]] = []
+        self.now: datetime = run.started_at or utcnow()
+
+    def run(self) -> str:
+        """Execute the selected steps and finalise the run; return its final status."""
+        load_builtin_steps()
+        problems = [("pipeline definition", e) for e in validate_pipeline(self.definition)]
+        problems += [("rule set", e) for e in validate_rules(self.rules_doc)]
+        if problems:
+            what, error = problems[0]
+            return _finish(self.run_row, "failed", f"the {what} is invalid at {error}")
+        planned = select_steps(self.definition, self.run_type)
+        rows = self._record_plan(planned)
+        for step, row in zip(planned, rows, strict=True):
+            if self._cancel_requested():
+                return _finish(self.run_row, "cancelled", "cancelled at a step boundary",
+                               **self._final_records())
+            result = self._execute_step(step, row)
+            if result.status != "succeeded":
+                reason = f"step {step['key']} {result.status}: {result.message or 'no reason'}"
+                return _finish(self.run_row, result.status, reason, **self._final_records())
+        return _finish(self.run_row, "succeeded", None, **self._final_records())
+
+    def _record_plan(self, planned: list[dict[str, Any]]) -> list[MonitoringProgrammeRunStep]:
+        begin_write()
+        rows = [
+            MonitoringProgrammeRunStep(run_id=self.run_id, ordering=index, step_key=step["key"],
+                                       step_type=step["type"], status="pending", attempts=0)
+            for index, step in enumerate(planned)
+        ]
+        db.session.add_all(rows)
+        self.run_row.input_summary_json = {
+            "run_type": self.run_type, "dry_run": self.dry_run,
+            "steps": [step["key"] for step in planned],
+            "sources": [step.get("params", {}).get("source") for step in planned
+                        if step["type"].startswith("ingest.")],
+            # What this run executed, so a replay uses it even after the programme changes.
+            "definition": self.definition, "rules": self.rules_doc,
+        }
+        db.session.commit()
+        return rows
+
+    def _cancel_requested(self) -> bool:
+        if self.heartbeat.cancel_requested.is_set():
+            return True
+        flag = db.session.scalar(select(MonitoringProgrammeRun.cancel_requested)
+                                 .where(MonitoringProgrammeRun.id == self.run_id))
+        db.session.rollback()
+        return bool(flag)
+
+    def _context(self, step: dict[str, Any], work_dir: Path) -> StepContext:
+        return StepContext(
+            run_uuid=self.run_uuid, programme_code=self.programme_code,
+            step_key=step["key"], params=dict(step.get("params") or {}),
+            rules=list(self.rules_doc.get("rules", [])),
+            data_root=Path(self.config["DATA_ROOT"]),
+            publish_root=Path(self.config["PUBLISH_ROOT"]), work_dir=work_dir,
+            store_root=Path(self.config["LINEAGE_STORE"]), dry_run=self.dry_run,
+            now=self.now, tables=self.tables, primary_table=self.primary, lineage=self.lineage,
+            http_allowlist=list(self.config.get("HTTP_ALLOWLIST") or []),
+        )
+
+    def _execute_step(self, step: dict[str, Any], row: MonitoringProgrammeRunStep) -> StepResult:
+        begin_write()
+        started = utcnow()
+        row.status, row.started_at = "running", started
+        db.session.commit()
+        work_dir = Path(self.config["WORK_ROOT"]) / self.run_uuid
+        work_dir.mkdir(parents=True, exist_ok=True)
+        timeout = float(step.get("timeout_seconds") or self.config["STEP_TIMEOUT_SECONDS"])
+        retries = int(step.get("retries", 2))
+        ctx = self._context(step, work_dir)
+        extra_log: list[str] = []
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                result = call_with_timeout(get_step(step["type"]), ctx, timeout, step["key"])
+                break
+            except TransientStepError as error:
+                if attempts > retries or self._cancel_requested():
+                    result = StepResult(status="failed", message=f"{error} (after {attempts} "
+                                        f"attempt{'s' if attempts > 1 else ''})")
+                    break
+                delay = float(self.config["STEP_RETRY_BASE_SECONDS"]) * 2 ** (attempts - 1)
+                extra_log.append(f"attempt {attempts} failed ({error}); retrying in {delay:g} s")
+                time.sleep(delay)
+            except StepTimeout as error:
+                result = StepResult(status="failed", message=str(error))
+                break
+            except StepError as error:
+                result = StepResult(status="failed", message=str(error))
+                break
+            except Exception as error:  # noqa: BLE001 — a step bug fails the step, not the worker
+                result = StepResult(status="failed", message=f"{type(error).__name__}: {error}")
+                extra_log.append(traceback.format_exc())
+                break
+        self.tables.update(result.tables)
+        if self.primary is None and result.tables and step["type"].startswith("ingest."):
+            self.primary = next(iter(result.tables))
+        self._store_step(row, step, result, started, attempts, ctx.log_lines + extra_log)
+        if step["type"].startswith("validate.") and not self.dry_run:
+            self._sync_alerts(result)
+        return result
+
+    def _store_step(self, row: MonitoringProgrammeRunStep, step: dict[str, Any],
+                    result: StepResult, started: datetime, attempts: int,
+                    lines: list[str]) -> None:
+        begin_write()
+        finished = utcnow()
+        details = _json_safe({**result.details, "message": result.message,
+                              "input_fingerprint": result.input_fingerprint,
+                              "output_fingerprint": result.output_fingerprint,
+                              "files": result.files})
+        row.status, row.finished_at, row.attempts = result.status, finished, attempts
+        row.duration_seconds = (finished - started).total_seconds()
+        row.rows_in, row.rows_out = result.rows_in, result.rows_out
+        row.rows_rejected = result.rows_rejected
+        row.details_json = details
+        excerpt = "\n".join([*lines, *([result.message] if result.message else [])])
+        row.log_excerpt = excerpt[-LOG_EXCERPT_CHARS:] or None
+        db.session.commit()
+        self.records.append({
+            "key": step["key"], "type": step["type"], "status": result.status,
+            "rows_in": result.rows_in, "rows_out": result.rows_out,
+            "rows_rejected": result.rows_rejected,
+            "input_fingerprint": result.input_fingerprint,
+            "output_fingerprint": result.output_fingerprint, "details": details,
+            "duration_seconds": row.duration_seconds,
+        })
+
+    def _sync_alerts(self, result: StepResult) -> None:
+        rule_results = result.details.get("rules")
+        if not isinstance(rule_results, list):
+            return
+        try:
+            from portal.services.alerts import sync_rule_alerts
+        except ImportError:
+            log.warning("portal.services.alerts.sync_rule_alerts unavailable; alerts not synced")
+            return
+        try:
+            begin_write()
+            sync_rule_alerts(self.programme, self.run_row, rule_results)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("run %s: could not sync rule alerts", self.run_uuid)
+
+    def _final_records(self) -> dict[str, Any]:
+        release = self.lineage.get("release") or {}
+        summary = {
+            "steps": {record["key"]: record["status"] for record in self.records},
+            "tables": {name: getattr(frame, "height", None) for name, frame in self.tables.items()},
+            "primary_table": self.primary,
+            "rows_rejected": sum(record["rows_rejected"] or 0 for record in self.records),
+            "release_version": release.get("version") if isinstance(release, dict) else None,
+            "duration_seconds": round(sum(r["duration_seconds"] for r in self.records), 6),
+        }
+        return {"output_summary": summary, "lineage": self._lineage()}
+
+    def _lineage(self) -> dict[str, Any]:
+        code_version = str(self.config.get("CODE_VERSION") or "dev")
+        try:
+            from jobs.lineage import build_lineage
+        except ImportError:
+            build_lineage = None
+        if build_lineage is not None:
+            try:
+                record = build_lineage(self.definition, self.rules_doc, code_version,
+                                       self.records, self.lineage)
+                record.update(programme_code=self.programme_code, run_uuid=self.run_uuid)
+                return _json_safe(record)
+            except Exception:
+                log.exception("run %s: build_lineage failed; storing a minimal record",
+                              self.run_uuid)
+        return _json_safe(minimal_lineage(self.definition, self.rules_doc, code_version,
+                                          self.records, self.lineage))
+
+
+def minimal_lineage(definition: Any, rules: Any, code_version: str,
+                    records: list[dict[str, Any]], lineage: dict[str, Any]) -> dict[str, Any]:
+    """The lineage record when ``jobs.lineage.build_lineage`` is unavailable."""
+    import hashlib
+
+    def sha(document: Any) -> str:
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    return {
+        "code_version": code_version, "definition_sha256": sha(definition),
+        "rules_sha256": sha(rules), "inputs": lineage.get("inputs", []),
+        "steps": [{key: r[key] for key in ("key", "type", "status", "input_fingerprint",
+                                           "output_fingerprint")} for r in records],
+        "outputs": lineage.get("outputs", []), "release": lineage.get("release"),
+    }
+
+
+def _json_safe(document: Any) -> Any:
+    """Round-trip through JSON so datetimes, paths and numpy scalars are stored as text."""
+    return json.loads(json.dumps(document, default=str))

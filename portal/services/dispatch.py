@@ -1,0 +1,220 @@
+"""Redis and RQ, seen from the portal: enqueue runs by dotted path, inspect the queues.
+
+Redis is only a transport (invariant 1): every function here either succeeds or
+raises ``DispatchError`` (or, for read-only helpers, reports the problem), and the
+run row in the database stays the source of truth. ``portal`` never imports ``jobs``:
+jobs are named by their dotted path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.callbacks import Callback
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+EXECUTE_RUN = "jobs.tasks.execute_run"
+ON_RUN_STOPPED = "jobs.tasks.on_run_stopped"
+QUEUES = ("high", "default")
+SCHEDULER_TICK_KEY = "programme-ops:scheduler:last-tick"
+SCHEDULER_ALIVE_KEY = "programme-ops:scheduler:alive"
+HELD_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+_connections: dict[tuple[int, str], Redis] = {}
+
+
+class DispatchError(RuntimeError):
+    """Redis could not be reached or refused the job; the run stays queued."""
+
+
+def redis_connection(url: str | None = None) -> Redis:
+    """Return a Redis client for ``url`` (default REDIS_URL), cached per process.
+
+    Short socket timeouts keep a request answering promptly when Redis is down.
+    """
+    url = url or current_app.config["REDIS_URL"]
+    key = (os.getpid(), url)
+    if key not in _connections:
+        _connections[key] = Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
+        )
+    return _connections[key]
+
+
+def get_queue(name: str, connection: Redis | None = None) -> Queue:
+    """Return the RQ queue ``name`` on the configured Redis."""
+    return Queue(name, connection=connection or redis_connection())
+
+
+def job_id_for(run_uuid: str) -> str:
+    """The deterministic RQ job id of a run: a re-dispatch reuses it."""
+    return f"run-{run_uuid}"
+
+
+def queue_for_trigger(trigger: str) -> str:
+    """People and integrations wait on ``high``; the scheduler's runs go to ``default``."""
+    return "default" if trigger == "scheduled" else "high"
+
+
+def enqueue_run(run_id: int, job_id: str, queue_name: str) -> None:
+    """Enqueue ``jobs.tasks.execute_run(run_id)`` under ``job_id``.
+
+    Raises:
+        DispatchError: Redis is unreachable or refused the job.
+    """
+    config = current_app.config
+    try:
+        get_queue(queue_name).enqueue_call(
+            EXECUTE_RUN,
+            args=(run_id,),
+            job_id=job_id,
+            timeout=int(config["RUN_JOB_TIMEOUT_SECONDS"]),
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+            description=f"execute run {run_id}",
+            on_stopped=Callback(ON_RUN_STOPPED),
+        )
+    except RedisError as error:
+        raise DispatchError(f"Redis unavailable: {error}") from error
+
+
+def job_status(job_id: str) -> JobStatus | None:
+    """Return the RQ status of ``job_id``, or None when Redis does not know it.
+
+    Raises:
+        DispatchError: Redis is unreachable.
+    """
+    try:
+        return Job.fetch(job_id, connection=redis_connection()).get_status(refresh=False)
+    except NoSuchJobError:
+        return None
+    except RedisError as error:
+        raise DispatchError(f"Redis unavailable: {error}") from error
+
+
+def is_held(job_id: str) -> bool:
+    """Whether Redis holds ``job_id`` as waiting or executing (so it will run).
+
+    Raises:
+        DispatchError: Redis is unreachable.
+    """
+    return job_status(job_id) in HELD_STATUSES
+
+
+def remove_job(job_id: str) -> bool:
+    """Take a waiting job out of its queue and delete it; True when it was removed."""
+    try:
+        job = Job.fetch(job_id, connection=redis_connection())
+        job.delete(remove_from_queue=True)
+        return True
+    except (NoSuchJobError, InvalidJobOperation):
+        return False
+    except RedisError as error:
+        log.warning("could not remove job %s: %s", job_id, error)
+        return False
+
+
+def stop_job(job_id: str, connection: Redis | None = None) -> bool:
+    """Ask the worker executing ``job_id`` to kill it (RQ's stop-job command)."""
+    try:
+        send_stop_job_command(connection or redis_connection(), job_id)
+        return True
+    except (NoSuchJobError, InvalidJobOperation):
+        return False
+    except RedisError as error:
+        log.warning("could not stop job %s: %s", job_id, error)
+        return False
+
+
+def failed_run_jobs(limit: int = 500) -> list[tuple[str, str]]:
+    """Return ``(job_id, exception text)`` of failed run jobs in the failed registries.
+
+    Raises:
+        DispatchError: Redis is unreachable.
+    """
+    found: list[tuple[str, str]] = []
+    try:
+        connection = redis_connection()
+        for name in QUEUES:
+            registry = get_queue(name, connection).failed_job_registry
+            for job_id in registry.get_job_ids(0, limit - 1):
+                if not job_id.startswith("run-"):
+                    continue
+                try:
+                    job = Job.fetch(job_id, connection=connection)
+                except NoSuchJobError:
+                    continue
+                result = job.latest_result()
+                text = (result.exc_string if result else None) or "job failed in RQ"
+                found.append((job_id, text))
+    except RedisError as error:
+        raise DispatchError(f"Redis unavailable: {error}") from error
+    return found
+
+
+def record_scheduler_tick(key: str = SCHEDULER_TICK_KEY) -> None:
+    """Store the current time under ``key`` (the health page shows it)."""
+    redis_connection().set(key, datetime.now(UTC).isoformat(), ex=7 * 86400)
+
+
+def _decode(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def queue_overview() -> dict[str, Any]:
+    """Describe queues, workers and the scheduler for the health page.
+
+    Returns:
+        ``{"ok": bool, "error": str | None, "queues": [{name, depth, started, failed}],
+        "workers": [{name, state, current_job, last_heartbeat, queues}],
+        "failed_jobs": int, "scheduler_last_tick": iso | None,
+        "scheduler_alive_at": iso | None}``. Never raises when Redis is down.
+    """
+    overview: dict[str, Any] = {
+        "ok": False, "error": None, "queues": [], "workers": [], "failed_jobs": 0,
+        "scheduler_last_tick": None, "scheduler_alive_at": None,
+    }
+    try:
+        connection = redis_connection()
+        connection.ping()
+        for name in QUEUES:
+            queue = get_queue(name, connection)
+            failed = queue.failed_job_registry.count
+            overview["queues"].append({
+                "name": name, "depth": queue.count,
+                "started": queue.started_job_registry.count, "failed": failed,
+            })
+            overview["failed_jobs"] += failed
+        for worker in Worker.all(connection=connection):
+            overview["workers"].append({
+                "name": worker.name,
+                "state": str(getattr(worker.get_state(), "value", worker.get_state())),
+                "current_job": worker.get_current_job_id(),
+                "last_heartbeat": worker.last_heartbeat.isoformat()
+                if worker.last_heartbeat else None,
+                "queues": worker.queue_names(),
+            })
+        overview["scheduler_last_tick"] = _decode(connection.get(SCHEDULER_TICK_KEY))
+        overview["scheduler_alive_at"] = _decode(connection.get(SCHEDULER_ALIVE_KEY))
+        overview["ok"] = True
+    except RedisError as error:
+        overview["error"] = f"Redis unavailable at {current_app.config['REDIS_URL']}: {error}"
+    return overview
+
+
+def worker_health() -> dict[str, Any]:
+    """A short summary for status badges: ``{"ok", "workers", "error"}``."""
+    overview = queue_overview()
+    return {"ok": overview["ok"] and bool(overview["workers"]),
+            "workers": len(overview["workers"]), "error": overview["error"]}

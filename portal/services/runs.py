@@ -1,0 +1,320 @@
+"""Runs: queueing, the one state machine (invariant 2), cancelling.
+
+Every change of a run's status goes through :func:`transition`, a compare-and-set
+``UPDATE ... WHERE status = <from>`` that writes the audit event in the same
+transaction, so a worker finishing, an operator cancelling and the reconciler failing
+a lost run can race without ever producing an impossible history.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.dbutil import begin_write
+from portal.extensions import db
+from portal.models import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    RUN_TRIGGERS,
+    RUN_TYPES,
+    MonitoringProgramme,
+    MonitoringProgrammeRun,
+    MonitoringProgrammeRunStep,
+    new_uuid,
+    utcnow,
+)
+from portal.services import Conflict, DomainError, dispatch
+from portal.services import audit as audit_service
+from portal.services.pipeline_spec import validate_pipeline, validate_rules
+
+log = logging.getLogger(__name__)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"running", "cancelled"}),
+    "running": frozenset({"succeeded", "blocked", "failed", "cancelled"}),
+}
+AUDIT_ACTIONS = {status: f"programme_run_{status}" for status in FINAL_STATUSES}
+AUDIT_ACTIONS["running"] = "programme_run_started"
+DISPATCH_DELAYED = "queued; dispatch delayed"
+
+
+class IllegalTransition(DomainError):
+    """The state machine refused a transition (or the run changed under the caller)."""
+
+    status = 409
+
+
+class ActiveRunExists(Conflict):
+    """The programme already has a queued or running run (the database refused another)."""
+
+    def __init__(self, active_run: MonitoringProgrammeRun):
+        super().__init__(
+            f"run {active_run.uuid} is already {active_run.status} for this programme; "
+            "wait for it to finish or cancel it",
+            field="programme",
+        )
+        self.active_run = active_run
+
+
+@dataclass
+class QueueResult:
+    """What :func:`queue_run` did: the run, and whether Redis accepted its job."""
+
+    run: MonitoringProgrammeRun
+    dispatched: bool
+    message: str
+
+
+def active_run(programme_id: int) -> MonitoringProgrammeRun | None:
+    """Return the programme's queued or running run, if any."""
+    return db.session.scalar(
+        select(MonitoringProgrammeRun)
+        .where(MonitoringProgrammeRun.programme_id == programme_id,
+               MonitoringProgrammeRun.status.in_(ACTIVE_STATUSES))
+        .execution_options(populate_existing=True)
+    )
+
+
+def get_run(run_id: int) -> MonitoringProgrammeRun | None:
+    """Return the run with database id ``run_id``, freshly read."""
+    return db.session.get(MonitoringProgrammeRun, run_id, populate_existing=True)
+
+
+def check_definitions(programme: MonitoringProgramme) -> None:
+    """Raise DomainError naming the first problem of the pipeline or the rule set."""
+    for field, errors in (
+        ("pipeline_definition_json", validate_pipeline(programme.pipeline_definition_json)),
+        ("data_quality_rules_json", validate_rules(programme.data_quality_rules_json)),
+    ):
+        if errors:
+            what = "pipeline definition" if field.startswith("pipeline") else "rule set"
+            raise DomainError(f"the {what} is invalid at {errors[0]}", field=field)
+
+
+def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_run: bool,
+            user: Any = None, scheduled_for: datetime | None = None, skipped_slots: int = 0,
+            request_id: str | None = None) -> MonitoringProgrammeRun:
+    """Add a queued run and its ``programme_run_queued`` audit event (the caller commits)."""
+    run_uuid = new_uuid()
+    queue_name = dispatch.queue_for_trigger(trigger)
+    requester = user if getattr(user, "is_authenticated", False) else None
+    run = MonitoringProgrammeRun(
+        uuid=run_uuid, programme_id=programme.id, run_type=run_type, trigger=trigger,
+        status="queued", dry_run=dry_run, requested_by_id=requester.id if requester else None,
+        scheduled_for=scheduled_for, skipped_slots=skipped_slots, queue_name=queue_name,
+        queue_job_id=dispatch.job_id_for(run_uuid), queued_at=utcnow(),
+        request_id=request_id or audit_service.current_request_id(),
+    )
+    db.session.add(run)
+    db.session.flush()
+    audit_service.record(
+        "programme_run_queued", actor=requester, object_type="run", object_id=run.uuid,
+        programme_id=programme.id, request_id=request_id,
+        metadata={"run_type": run_type, "trigger": trigger, "dry_run": dry_run,
+                  "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
+                  "skipped_slots": skipped_slots, "queue": queue_name},
+    )
+    return run
+
+
+def dispatch_run(run: MonitoringProgrammeRun) -> bool:
+    """Hand a committed queued run to RQ; False (and logged) when Redis is unreachable."""
+    try:
+        dispatch.enqueue_run(run.id, run.queue_job_id, run.queue_name or "high")
+        return True
+    except dispatch.DispatchError as error:
+        log.warning("run %s stays queued, dispatch delayed: %s", run.uuid, error)
+        return False
+
+
+def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
+              dry_run: bool = False, trigger: str = "manual",
+              scheduled_for: datetime | None = None,
+              request_id: str | None = None) -> QueueResult:
+    """Create a queued run (row + audit, one commit), then enqueue its job.
+
+    Args:
+        programme: the programme to run.
+        user: the acting user (None for the system).
+        run_type: full, ingest, validate, compute or publish.
+        dry_run: execute the same steps with no side effects.
+        trigger: manual, scheduled or integration.
+        scheduled_for: the cadence slot this run stands for (scheduled runs).
+        request_id: the HTTP request id for the audit trail.
+
+    Returns:
+        A QueueResult; ``dispatched`` is False when Redis was unreachable (the run stays
+        queued and the reconciler dispatches it later).
+
+    Raises:
+        DomainError: bad run_type/trigger, or an invalid pipeline or rule set.
+        ActiveRunExists: the programme already has a queued or running run.
+    """
+    if run_type not in RUN_TYPES:
+        raise DomainError(f"run type must be one of {', '.join(RUN_TYPES)}", field="run_type")
+    if trigger not in RUN_TRIGGERS:
+        raise DomainError(f"trigger must be one of {', '.join(RUN_TRIGGERS)}", field="trigger")
+    check_definitions(programme)
+    programme_id = programme.id
+    begin_write()
+    try:
+        run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run, user=user,
+                      scheduled_for=scheduled_for, request_id=request_id)
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        existing = active_run(programme_id)
+        if existing is not None:
+            raise ActiveRunExists(existing) from error
+        raise Conflict("a run already exists for this scheduled slot",
+                       field="scheduled_for") from error
+    dispatched = dispatch_run(run)
+    return QueueResult(run=run, dispatched=dispatched,
+                       message="queued" if dispatched else DISPATCH_DELAYED)
+
+
+def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None,
+               message: str | None = None, request_id: str | None = None,
+               worker_name: str | None = None, metadata: dict[str, Any] | None = None,
+               output_summary: dict[str, Any] | None = None,
+               lineage: dict[str, Any] | None = None, commit: bool = True
+               ) -> MonitoringProgrammeRun:
+    """Move ``run`` to ``to_status`` — the only way a run's status changes.
+
+    The update is conditional on the status the caller saw, so a concurrent change
+    makes this raise instead of overwriting it. Sets started/finished times, the
+    duration, the programme's ``last_run_at`` (final non-dry runs) and writes the
+    ``programme_run_started/_succeeded/...`` audit event, all in one transaction.
+
+    Raises:
+        IllegalTransition: the transition is not allowed from the run's status.
+    """
+    from_status = run.status
+    if to_status not in TRANSITIONS.get(from_status, frozenset()):
+        raise IllegalTransition(f"run {run.uuid} cannot go from {from_status} to {to_status}",
+                                field="status")
+    begin_write()
+    now = utcnow()
+    values: dict[str, Any] = {"status": to_status}
+    if to_status == "running":
+        values.update(started_at=now, heartbeat_at=now, worker_name=worker_name)
+    else:
+        started = run.started_at
+        values.update(finished_at=now,
+                      duration_seconds=(now - started).total_seconds() if started else 0.0)
+        if message is not None:
+            values["error_message"] = message
+        if output_summary is not None:
+            values["output_summary_json"] = output_summary
+        if lineage is not None:
+            values["lineage_json"] = lineage
+    result = db.session.execute(_compare_and_set(run.id, from_status, values))
+    if result.rowcount != 1:
+        db.session.rollback()
+        current = get_run(run.id)
+        raise IllegalTransition(
+            f"run {run.uuid} is {current.status if current else 'gone'}, not {from_status}",
+            field="status")
+    if to_status in FINAL_STATUSES:
+        _close_steps(run.id, to_status, now)
+        if not run.dry_run:
+            db.session.execute(update(MonitoringProgramme)
+                               .where(MonitoringProgramme.id == run.programme_id)
+                               .values(last_run_at=now)
+                               .execution_options(synchronize_session=False))
+    audit_service.record(
+        AUDIT_ACTIONS[to_status], actor=actor, object_type="run", object_id=run.uuid,
+        programme_id=run.programme_id, request_id=request_id,
+        metadata={"from": from_status, "to": to_status, "message": message,
+                  "dry_run": run.dry_run, **(metadata or {})},
+    )
+    if commit:
+        db.session.commit()
+    return get_run(run.id) or run  # the same object, re-read (and the same cached statement)
+
+
+def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
+    return (update(MonitoringProgrammeRun)
+            .where(MonitoringProgrammeRun.id == run_id,
+                   MonitoringProgrammeRun.status == from_status)
+            .values(**values)
+            .execution_options(synchronize_session=False))
+
+
+def warm_statement_cache() -> None:
+    """Compile the claim's statements (queued → running) without changing anything.
+
+    A forking worker calls this before it forks: each work horse inherits SQLAlchemy's
+    compiled-statement cache instead of compiling the claim afresh, which is most of
+    the run-now → running latency.
+    """
+    get_run(-1)
+    begin_write()
+    now = utcnow()
+    db.session.execute(_compare_and_set(-1, "queued", {
+        "status": "running", "started_at": now, "heartbeat_at": now, "worker_name": None}))
+    audit_service.record(AUDIT_ACTIONS["running"], object_type="run", object_id="warm-up",
+                         metadata={})
+    db.session.flush()
+    db.session.rollback()
+
+
+def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
+    """A finished run leaves no step running or pending."""
+    step = MonitoringProgrammeRunStep
+    interrupted = "cancelled" if final_status == "cancelled" else "failed"
+    db.session.execute(update(step).where(step.run_id == run_id, step.status == "running")
+                       .values(status=interrupted, finished_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(update(step).where(step.run_id == run_id, step.status == "pending")
+                       .values(status="skipped")
+                       .execution_options(synchronize_session=False))
+
+
+def cancel_run(run: MonitoringProgrammeRun, user: Any,
+               request_id: str | None = None) -> MonitoringProgrammeRun:
+    """Cancel a queued or running run.
+
+    A queued run leaves the queue and is cancelled at once. A running run gets
+    ``cancel_requested``: the worker stops at the next step boundary, or kills the
+    step through RQ's stop command after RUN_CANCEL_GRACE_SECONDS, and ends ``cancelled``.
+
+    Raises:
+        Conflict: the run has already finished.
+    """
+    run = get_run(run.id) or run
+    who = getattr(user, "email", None) or "system"
+    if run.status == "queued":
+        try:
+            transition(run, "cancelled", actor=user, message=f"cancelled by {who}",
+                       request_id=request_id)
+            if run.queue_job_id:
+                dispatch.remove_job(run.queue_job_id)
+            return run
+        except IllegalTransition:
+            run = get_run(run.id) or run  # a worker claimed it meanwhile
+    if run.status == "running":
+        begin_write()
+        changed = db.session.execute(
+            update(MonitoringProgrammeRun)
+            .where(MonitoringProgrammeRun.id == run.id,
+                   MonitoringProgrammeRun.status == "running")
+            .values(cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            audit_service.record(
+                "programme_run_cancel_requested", actor=user, object_type="run",
+                object_id=run.uuid, programme_id=run.programme_id, request_id=request_id,
+                metadata={"requested_by": who})
+            db.session.commit()
+            return get_run(run.id) or run
+        db.session.rollback()
+        run = get_run(run.id) or run
+    raise Conflict(f"run {run.uuid} has already finished ({run.status})", field="status")

@@ -1,0 +1,117 @@
+"""The scheduler's use case: start one run for every programme whose cadence fell due.
+
+Each due programme gets its own short transaction that creates a run keyed by
+``(programme_id, scheduled_for)`` and advances ``next_run_at``. The unique constraint
+(invariant 4) and the one-active-run index (invariant 3) make two dispatchers running
+at once produce exactly the runs one would: the loser's insert is refused and skipped.
+
+Missed slots (the scheduler was down) are coalesced into one run for the newest slot,
+with ``skipped_slots`` counting the others. A programme whose previous run is still
+active is *deferred*: ``next_run_at`` is left as it is, so the slot stays due and the
+first tick after the active run ends starts one run that coalesces every slot that
+fell due meanwhile. No second active run is ever created and no slot is silently lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.dbutil import begin_write
+from portal.extensions import db
+from portal.models import MonitoringProgramme, MonitoringProgrammeRun
+from portal.services.cadence import UNSCHEDULED, due_slots
+from portal.services.runs import active_run, dispatch_run, new_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchSummary:
+    """What one ``dispatch_due`` pass did."""
+
+    due: int = 0
+    created: list[str] = field(default_factory=list)  # run uuids
+    deferred: list[str] = field(default_factory=list)  # programme codes with an active run
+    raced: int = 0  # already handled by a concurrent dispatcher
+    dispatch_delayed: int = 0  # created but Redis was unreachable
+
+
+def due_programmes_query(now: datetime):
+    """The one indexed query (``ix_programmes_due``) for programmes that fell due."""
+    return (
+        select(MonitoringProgramme.id)
+        .where(MonitoringProgramme.active.is_(True),
+               MonitoringProgramme.scheduler_enabled.is_(True),
+               MonitoringProgramme.next_run_at <= now,
+               MonitoringProgramme.refresh_cadence.not_in(sorted(UNSCHEDULED)))
+        .order_by(MonitoringProgramme.next_run_at)
+    )
+
+
+def dispatch_due(now: datetime | None = None) -> DispatchSummary:
+    """Create and enqueue one scheduled run per due programme.
+
+    Args:
+        now: the reference time (UTC, aware); defaults to the current time.
+
+    Returns:
+        A DispatchSummary.
+    """
+    now = now or datetime.now(UTC)
+    summary = DispatchSummary()
+    programme_ids = db.session.scalars(due_programmes_query(now)).all()
+    db.session.rollback()  # end the read: each programme gets its own write transaction
+    summary.due = len(programme_ids)
+    created: list[MonitoringProgrammeRun] = []
+    for programme_id in programme_ids:
+        run = _dispatch_one(programme_id, now, summary)
+        if run is not None:
+            created.append(run)
+    for run in created:
+        if not dispatch_run(run):
+            summary.dispatch_delayed += 1
+    return summary
+
+
+def _dispatch_one(programme_id: int, now: datetime,
+                  summary: DispatchSummary) -> MonitoringProgrammeRun | None:
+    """Create the scheduled run of one programme in its own transaction."""
+    begin_write()
+    try:
+        programme = db.session.scalar(
+            select(MonitoringProgramme)
+            .where(MonitoringProgramme.id == programme_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        if (programme is None or programme.next_run_at is None or programme.next_run_at > now
+                or not programme.active or not programme.scheduler_enabled
+                or programme.refresh_cadence in UNSCHEDULED):
+            db.session.rollback()  # another dispatcher got there first (or it changed)
+            summary.raced += 1
+            return None
+        if active_run(programme.id) is not None:
+            summary.deferred.append(programme.code)
+            db.session.rollback()
+            return None
+        slots = due_slots(programme.refresh_cadence, programme.timezone or "UTC",
+                          programme.next_run_at, now)
+        run = new_run(programme, run_type="full", trigger="scheduled", dry_run=False,
+                      scheduled_for=slots.slot, skipped_slots=slots.skipped)
+        programme.next_run_at = slots.next_slot
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        summary.raced += 1
+        return None
+    except Exception:
+        db.session.rollback()
+        log.exception("could not dispatch programme %s", programme_id)
+        return None
+    summary.created.append(run.uuid)
+    return run
