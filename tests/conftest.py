@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import g
 from sqlalchemy import text
 
 from portal import create_app
@@ -81,6 +82,15 @@ def app(_schema, app_config):
     for key in ("DATA_ROOT", "PUBLISH_ROOT", "WORK_ROOT", "LINEAGE_STORE"):
         Path(app_config[key]).mkdir(parents=True, exist_ok=True)
     app = create_app("testing", app_config)
+
+    def fresh_g() -> None:
+        # The fixture keeps one app context open for the whole test and Flask reuses it
+        # for every test-client request; a real server gives each request a new ``g``
+        # (Flask-Login's cached user, per-request caches), so clear it here.
+        for name in list(g):
+            g.pop(name, None)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, fresh_g)
     with app.app_context():
         _empty_tables()
         yield app

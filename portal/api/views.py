@@ -45,3 +45,6 @@ def programme(programme):
     body["pipeline_definition"] = programme.pipeline_definition_json
     body["data_quality_rules"] = programme.data_quality_rules_json
     return jsonify(body)
+
+
+from portal.api import openapi, runs  # noqa: E402,F401

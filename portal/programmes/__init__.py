@@ -1,7 +1,7 @@
-"""Programme pages: the scoped list and the detail page."""
+"""Programme pages: the scoped list, detail, edit, stewards, runs and releases."""
 
 from flask import Blueprint
 
 bp = Blueprint("programmes", __name__)
 
-from portal.programmes import views  # noqa: E402,F401
+from portal.programmes import actions, views  # noqa: E402,F401

@@ -123,10 +123,11 @@ def acknowledge(alert: MonitoringProgrammeAlert, user: User, note: str | None,
     """Acknowledge an open alert with an optional note (access is checked by the caller)."""
     if alert.state != "open":
         raise Conflict(f"This alert is {alert.state}; only open alerts can be acknowledged.")
+    checked = _note(note, required=False)  # before any change: a refusal leaves no trace
     alert.state = "acknowledged"
     alert.acknowledged_by_id = user.id
     alert.acknowledged_at = utcnow()
-    alert.acknowledged_note = _note(note, required=False)
+    alert.acknowledged_note = checked
     audit.record("alert_acknowledged", actor=user, object_type="alert", object_id=alert.uuid,
                  programme_id=alert.programme_id, metadata={"note": alert.acknowledged_note},
                  request_id=request_id)
@@ -139,10 +140,11 @@ def resolve(alert: MonitoringProgrammeAlert, user: User, note: str | None,
     """Resolve an open or acknowledged alert; a note is required."""
     if alert.state == "resolved":
         raise Conflict("This alert is already resolved.")
+    checked = _note(note, required=True)  # before any change: a refusal leaves no trace
     alert.state = "resolved"
     alert.resolved_by_id = user.id
     alert.resolved_at = utcnow()
-    alert.resolved_note = _note(note, required=True)
+    alert.resolved_note = checked
     audit.record("alert_resolved", actor=user, object_type="alert", object_id=alert.uuid,
                  programme_id=alert.programme_id, metadata={"note": alert.resolved_note},
                  request_id=request_id)

@@ -1,0 +1,74 @@
+"""Alert views: the scoped inbox and the in-place acknowledge / resolve actions."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal import access
+from portal.access_audit import permitted_programme_ids
+from portal.alerts import bp
+from portal.models import ALERT_STATES, SEVERITIES
+from portal.programmes.common import load_alert_for, page_or_fragment
+from portal.services import DomainError
+from portal.services import alerts as alert_service
+from portal.services.queries import (
+    AlertFilters,
+    alert_histories,
+    list_alerts,
+    page_number,
+)
+
+
+@bp.route("/alerts")
+@login_required
+def index():
+    """Alerts of the programmes the user may see, filtered by state, severity, programme."""
+    filters = AlertFilters.from_args(request.args)
+    result = list_alerts(current_user, filters, page=page_number(request.args.get("page")),
+                         per_page=current_app.config["PAGE_SIZE"])
+    triage = permitted_programme_ids(current_user, access.TRIAGE,
+                                     {a.programme_id for a in result.items})
+    return page_or_fragment(
+        "alerts/index.html", "alerts/_results.html", result=result, filters=filters,
+        histories=alert_histories(result.items), triage=triage,
+        states=ALERT_STATES, severities=SEVERITIES)
+
+
+def _triage(alert_uuid: str, action):
+    alert = load_alert_for(alert_uuid, access.TRIAGE)
+    note = request.form.get("note", "")
+    error = None
+    try:
+        action(alert, current_user, note, request_id=g.request_id)
+    except DomainError as refused:
+        error = refused.message
+    if request.headers.get("HX-Request") == "true":
+        # The row swaps itself in place; an error is shown inside it.
+        return render_template("alerts/_row.html", alert=alert, error=error,
+                               history=alert_histories([alert]).get(alert.uuid, []),
+                               can_triage=True, note=note if error else "")
+    if error:
+        flash(error, "error")
+    else:
+        flash(f"Alert {alert.rule_id} on {alert.programme.code} is {alert.state}.", "success")
+    return redirect(request.referrer if _same_site(request.referrer)
+                    else url_for("alerts.index"))
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)
+
+
+@bp.route("/alerts/<alert_uuid>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(alert_uuid: str):
+    """Acknowledge an open alert with an optional note."""
+    return _triage(alert_uuid, alert_service.acknowledge)
+
+
+@bp.route("/alerts/<alert_uuid>/resolve", methods=["POST"])
+@login_required
+def resolve(alert_uuid: str):
+    """Resolve an alert with a note saying what was done."""
+    return _triage(alert_uuid, alert_service.resolve)

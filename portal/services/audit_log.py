@@ -1,0 +1,128 @@
+"""Reading the audit trail: filtered, scoped (``access_audit``), paginated or as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import joinedload
+
+from portal.access_audit import auditable_programme_ids
+from portal.extensions import db
+from portal.models import AuditEvent, MonitoringProgramme
+from portal.services.programmes import Page
+
+CSV_COLUMNS = ("time_utc", "actor", "action", "object_type", "object_id", "programme",
+               "request_id", "metadata")
+CSV_MAX_ROWS = 100_000
+
+
+@dataclass
+class AuditFilters:
+    """Filters of the audit log page."""
+
+    programme: str = ""
+    actor: str = ""
+    action: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: Any) -> AuditFilters:
+        """Parse ``request.args``; bad dates are reported in ``errors`` and ignored."""
+        filters = cls(programme=(args.get("programme") or "").strip()[:40],
+                      actor=(args.get("actor") or "").strip()[:254],
+                      action=(args.get("action") or "").strip()[:80])
+        for name in ("date_from", "date_to"):
+            raw = (args.get(name) or "").strip()
+            if raw:
+                try:
+                    setattr(filters, name, date.fromisoformat(raw))
+                except ValueError:
+                    filters.errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)"
+        return filters
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters as query-string values."""
+        args = {"programme": self.programme, "actor": self.actor, "action": self.action,
+                "date_from": self.date_from.isoformat() if self.date_from else "",
+                "date_to": self.date_to.isoformat() if self.date_to else ""}
+        return {k: v for k, v in args.items() if v}
+
+
+def _query(user: Any, filters: AuditFilters) -> Select:
+    query = select(AuditEvent)
+    scope = auditable_programme_ids(user)
+    if scope is not None:
+        query = query.where(AuditEvent.programme_id.in_(scope))
+    if filters.programme:
+        query = query.where(AuditEvent.programme_id.in_(
+            select(MonitoringProgramme.id).where(MonitoringProgramme.code == filters.programme)))
+    if filters.actor:
+        query = query.where(func.lower(AuditEvent.actor_label).like(
+            f"%{filters.actor.lower()}%"))
+    if filters.action:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.date_from:
+        query = query.where(AuditEvent.created_at >= datetime.combine(filters.date_from, time(),
+                                                                      UTC))
+    if filters.date_to:
+        query = query.where(AuditEvent.created_at < datetime.combine(
+            filters.date_to + timedelta(days=1), time(), UTC))
+    return query
+
+
+def list_events(user: Any, filters: AuditFilters, *, page: int = 1, per_page: int = 50) -> Page:
+    """Return one page of audit events ``user`` may read, newest first."""
+    query = _query(user, filters)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.options(joinedload(AuditEvent.actor))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return Page(list(items), page, per_page, total)
+
+
+def known_actions(user: Any) -> list[str]:
+    """The distinct actions in the part of the trail ``user`` may read (for the filter)."""
+    query = _query(user, AuditFilters()).with_only_columns(AuditEvent.action).distinct()
+    return sorted(db.session.scalars(query))
+
+
+def programme_codes(ids: set[int]) -> dict[int, str]:
+    """Map programme ids to codes (one statement)."""
+    if not ids:
+        return {}
+    rows = db.session.execute(select(MonitoringProgramme.id, MonitoringProgramme.code)
+                              .where(MonitoringProgramme.id.in_(ids))).all()
+    return dict(rows)
+
+
+def export_csv(user: Any, filters: AuditFilters) -> Iterator[str]:
+    """Yield the filtered trail as CSV text chunks (header first, oldest event first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    query = _query(user, filters).order_by(AuditEvent.created_at, AuditEvent.id)
+    codes = dict(db.session.execute(select(MonitoringProgramme.id,
+                                            MonitoringProgramme.code)).all())
+    for count, event in enumerate(db.session.scalars(query.limit(CSV_MAX_ROWS)), start=1):
+        writer.writerow([
+            event.created_at.astimezone(UTC).isoformat(), event.actor_label, event.action,
+            event.object_type, event.object_id or "",
+            codes.get(event.programme_id, "") if event.programme_id else "",
+            event.request_id or "", json.dumps(event.metadata_json or {}, sort_keys=True),
+        ])
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
