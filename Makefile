@@ -28,7 +28,6 @@ test: system-deps venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check portal jobs tests bench config.py wsgi.py || true
 
 migrate: venv
 	$(VENV)/bin/flask db upgrade

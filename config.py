@@ -48,6 +48,10 @@ class Config:
     STEP_TIMEOUT_SECONDS = _env_int("STEP_TIMEOUT_SECONDS", 1800)
     RUN_JOB_TIMEOUT_SECONDS = _env_int("RUN_JOB_TIMEOUT_SECONDS", 6 * 3600)
     SCHEDULER_INTERVAL_SECONDS = _env_int("SCHEDULER_INTERVAL_SECONDS", 60)
+    RUN_CANCEL_GRACE_SECONDS = _env_int("RUN_CANCEL_GRACE_SECONDS", 30)
+    RUN_DISPATCH_GRACE_SECONDS = _env_int("RUN_DISPATCH_GRACE_SECONDS", 10)
+    STEP_RETRY_BASE_SECONDS = float(os.environ.get("STEP_RETRY_BASE_SECONDS", 2))
+    CODE_VERSION = os.environ.get("CODE_VERSION", "dev")
 
     # Sign-in
     LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
@@ -58,8 +62,12 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
-    MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+    MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+    # The whole request may carry a little multipart overhead beyond the file itself.
+    MAX_CONTENT_LENGTH = MAX_UPLOAD_BYTES + 64 * 1024
     PAGE_SIZE = 25
+    # Adds X-Query-Count (SQL statements per request) to responses: benchmarks and tests.
+    SQL_QUERY_COUNT_HEADER = _env_bool("SQL_QUERY_COUNT_HEADER", False)
 
 
 class DevelopmentConfig(Config):

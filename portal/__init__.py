@@ -54,6 +54,17 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
     app.register_blueprint(programmes_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from portal.account import bp as account_bp
+    from portal.alerts import bp as alerts_bp
+    from portal.audit import bp as audit_bp
+    from portal.authoring import bp as authoring_bp
+    from portal.health import bp as health_bp
+    from portal.metrics import bp as metrics_bp
+    from portal.runs import bp as runs_bp
+
+    for blueprint in (runs_bp, alerts_bp, audit_bp, metrics_bp, health_bp, account_bp,
+                      authoring_bp):
+        app.register_blueprint(blueprint)
     errors.init_app(app)
     security.init_app(app)
     register_cli(app)

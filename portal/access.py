@@ -37,6 +37,7 @@ EDIT = "edit"
 MANAGE_STEWARDS = "manage_stewards"
 RUN = "run"
 TRIAGE = "triage"
+UPLOAD = "upload"
 
 #: action -> the steward roles that grant it (admins may do everything).
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -45,6 +46,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     MANAGE_STEWARDS: frozenset({"owner"}),
     RUN: frozenset({"owner", "steward", "operator"}),
     TRIAGE: frozenset({"owner", "steward", "operator", "reviewer"}),
+    UPLOAD: frozenset({"owner", "steward", "operator"}),
 }
 
 #: The plain explanation given with a 403.
@@ -54,6 +56,8 @@ ACTION_EXPLANATIONS: dict[str, str] = {
     RUN: "Only the programme's owners, stewards and operators can start or cancel runs.",
     TRIAGE: "Only the programme's stewards, operators and reviewers can acknowledge "
     "or resolve alerts.",
+    UPLOAD: "Only the programme's owners, stewards and operators can upload data files.",
+    "create": "Only admins and programme owners can create programmes.",
 }
 
 
@@ -93,6 +97,58 @@ def visible_programmes(user: User | Any) -> Select:
 def visible_programme_ids(user: User | Any) -> Select:
     """Return a SELECT of the ids of the programmes ``user`` may see (for sub-queries)."""
     return visible_programmes(user).with_only_columns(MonitoringProgramme.id)
+
+
+def can_create_programme(user: User | Any) -> bool:
+    """Whether ``user`` may create (or clone into) a new programme.
+
+    Admins may; so may anyone who owns at least one programme (an active ``owner``
+    assignment): owners set up their institution's programmes without an admin.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_admin:
+        return True
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    MonitoringProgrammeSteward.user_id == user.id,
+                    MonitoringProgrammeSteward.role == "owner",
+                    MonitoringProgrammeSteward.is_active.is_(True),
+                )
+            )
+        )
+    )
+
+
+def creatable_institution_ids(user: User | Any) -> Select:
+    """The institutions ``user`` may assign to a programme they create.
+
+    Admins: every institution. Owners: the institutions operating a programme they own,
+    and the institutions they are a member of.
+    """
+    from portal.models import Institution
+
+    query = select(Institution.id)
+    if getattr(user, "is_admin", False):
+        return query
+    owned = (
+        select(programme_institutions.c.institution_id)
+        .join(
+            MonitoringProgrammeSteward,
+            MonitoringProgrammeSteward.programme_id == programme_institutions.c.programme_id,
+        )
+        .where(
+            MonitoringProgrammeSteward.user_id == user.id,
+            MonitoringProgrammeSteward.role == "owner",
+            MonitoringProgrammeSteward.is_active.is_(True),
+        )
+    )
+    member = select(institution_members.c.institution_id).where(
+        institution_members.c.user_id == user.id
+    )
+    return query.where(or_(Institution.id.in_(owned), Institution.id.in_(member)))
 
 
 def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]:

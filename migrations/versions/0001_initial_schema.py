@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 17:01:31.024367
+Create Date: 2026-11-26 17:07:44.080222
 
 """
 from alembic import op
@@ -178,6 +178,28 @@ def upgrade():
     with op.batch_alter_table('programme_institutions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_programme_institutions_institution_id'), ['institution_id'], unique=False)
 
+    op.create_table('programme_uploads',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('programme_id', sa.Integer(), nullable=False),
+    sa.Column('original_name', sa.String(length=255), nullable=False),
+    sa.Column('stored_path', sa.String(length=500), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('bytes', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('summary_json', sa.JSON(), nullable=True),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['programme_id'], ['monitoring_programmes.id'], name=op.f('fk_programme_uploads_programme_id_monitoring_programmes'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_programme_uploads_uploaded_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_uploads')),
+    sa.UniqueConstraint('stored_path', name=op.f('uq_programme_uploads_stored_path')),
+    sa.UniqueConstraint('uuid', name=op.f('uq_programme_uploads_uuid'))
+    )
+    with op.batch_alter_table('programme_uploads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_programme_uploads_sha256'), ['sha256'], unique=False)
+        batch_op.create_index('ix_uploads_programme_time', ['programme_id', 'uploaded_at'], unique=False)
+
     op.create_table('monitoring_programme_alerts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -248,6 +270,11 @@ def downgrade():
         batch_op.drop_index('ix_alerts_programme_rule_state')
 
     op.drop_table('monitoring_programme_alerts')
+    with op.batch_alter_table('programme_uploads', schema=None) as batch_op:
+        batch_op.drop_index('ix_uploads_programme_time')
+        batch_op.drop_index(batch_op.f('ix_programme_uploads_sha256'))
+
+    op.drop_table('programme_uploads')
     with op.batch_alter_table('programme_institutions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_programme_institutions_institution_id'))
 

@@ -19,4 +19,4 @@ def protect_session_posts() -> None:
             csrf.protect()
 
 
-from portal.api import views  # noqa: E402,F401
+from portal.api import files, views  # noqa: E402,F401

@@ -17,6 +17,25 @@ from portal.services import DomainError
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
+docs_cli = AppGroup("docs", help="Generated documentation.")
+
+
+@docs_cli.command("build")
+@click.option("--check", is_flag=True, help="Fail if docs/reference.md is out of date.")
+def build_docs_command(check: bool) -> None:
+    """Write docs/reference.md from the step and rule schemas."""
+    from portal.services.reference import reference_markdown
+
+    target = Path(current_app.root_path).parent / "docs" / "reference.md"
+    text = reference_markdown()
+    if check:
+        if not target.exists() or target.read_text() != text:
+            raise click.ClickException(f"{target} is out of date: run `flask docs build`.")
+        click.echo(f"{target} is up to date")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    click.echo(f"wrote {target}")
 
 
 @users_cli.command("create")
@@ -54,3 +73,4 @@ def register_cli(app: Flask) -> None:
     """Attach the portal's command groups to ``app``."""
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(docs_cli)

@@ -20,6 +20,7 @@ from portal.models.runs import (
     MonitoringProgrammeRun,
     MonitoringProgrammeRunStep,
 )
+from portal.models.uploads import UPLOAD_KINDS, ProgrammeUpload
 from portal.models.users import ApiToken, Institution, User, institution_members
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "RUN_TRIGGERS",
     "RUN_TYPES",
     "SEVERITIES",
+    "UPLOAD_KINDS",
     "STEP_STATUSES",
     "STEWARD_ROLES",
     "ApiToken",
@@ -41,6 +43,7 @@ __all__ = [
     "MonitoringProgrammeRun",
     "MonitoringProgrammeRunStep",
     "MonitoringProgrammeSteward",
+    "ProgrammeUpload",
     "UTCDateTime",
     "User",
     "institution_members",

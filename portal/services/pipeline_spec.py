@@ -25,6 +25,7 @@ RELATIVE_PATH = {
     "maxLength": 500,
     # No absolute paths, no parent-directory segments: a source stays inside DATA_ROOT.
     "pattern": r"^(?!/)(?!.*(^|[\\/])\.\.([\\/]|$))[^\x00]+$",
+    "patternMessage": "must be a path relative to DATA_ROOT without '..'",
     "description": "A path relative to DATA_ROOT; absolute paths and '..' are refused.",
 }
 COLUMN = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -122,7 +123,12 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
         "params": {
             "type": "object",
             "properties": {
-                "url": {"type": "string", "pattern": r"^https?://", "maxLength": 2000},
+                "url": {
+                    "type": "string",
+                    "pattern": r"^https?://",
+                    "patternMessage": "must be an http:// or https:// URL",
+                    "maxLength": 2000,
+                },
                 "format": {"enum": ["json", "csv"], "default": "json"},
                 "records_path": {
                     "type": "string",
@@ -131,6 +137,8 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
                 "token_env": {
                     "type": "string",
                     "pattern": r"^[A-Z][A-Z0-9_]*$",
+                    "patternMessage": "must be the NAME of an environment variable "
+                    "(A-Z, 0-9, _), never the token itself",
                     "description": "Name of the environment variable holding a bearer token.",
                 },
                 "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 300},
@@ -222,6 +230,9 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
         "example": {"name": "snail-richness"},
     },
 }
+
+#: The step types the product ships (tests may register more with register_step_type).
+BUILTIN_STEP_TYPES = frozenset(STEP_TYPES)
 
 # --- rule types -----------------------------------------------------------------
 
@@ -352,8 +363,8 @@ def pipeline_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "steps": {
+                # Empty while a new programme is being set up; queueing a run refuses it.
                 "type": "array",
-                "minItems": 1,
                 "maxItems": 50,
                 "items": {
                     "type": "object",
@@ -431,7 +442,15 @@ def _json_path(parts: Any) -> str:
 def _validate(document: Any, schema: dict[str, Any]) -> list[SpecError]:
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
-    return [SpecError(_json_path(error.absolute_path), error.message) for error in errors]
+    return [SpecError(_json_path(error.absolute_path), _message(error)) for error in errors]
+
+
+def _message(error: Any) -> str:
+    """The schema's own wording for a failed pattern (``patternMessage``), else jsonschema's."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "pattern" and "patternMessage" in schema:
+        return schema["patternMessage"]
+    return error.message
 
 
 def validate_pipeline(definition: Any) -> list[SpecError]:
@@ -461,7 +480,9 @@ def validate_rules(rules: Any) -> list[SpecError]:
         seen: set[str] = set()
         for index, rule in enumerate(rules["rules"]):
             if rule["id"] in seen:
-                errors.append(SpecError(f"$.rules[{index}].id", f"duplicate rule id {rule['id']!r}"))
+                errors.append(
+                    SpecError(f"$.rules[{index}].id", f"duplicate rule id {rule['id']!r}")
+                )
             seen.add(rule["id"])
     return errors
 

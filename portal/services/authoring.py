@@ -1,0 +1,163 @@
+"""Creating, cloning and archiving programmes.
+
+Who may create: admins, and anyone who owns a programme (see
+``access.can_create_programme``). The creator becomes the new programme's owner; a
+non-admin may only name institutions from ``access.creatable_institution_ids``.
+Archiving takes a programme out of the scheduler and the default lists; its runs,
+alerts, releases and audit trail stay.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from portal import access
+from portal.dbutil import begin_write
+from portal.extensions import db
+from portal.models import (
+    STEWARD_ROLES,
+    Institution,
+    MonitoringProgramme,
+    MonitoringProgrammeSteward,
+    User,
+)
+from portal.services import Conflict, DomainError, audit
+from portal.services.cadence import cadence_error, next_run_after, timezone_error
+from portal.services.pipeline_spec import validate_pipeline, validate_rules
+
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
+
+
+@dataclass
+class NewProgramme:
+    """What a steward fills in to create a programme."""
+
+    code: str
+    title: str
+    description: str = ""
+    timezone: str = "UTC"
+    refresh_cadence: str = "manual"
+    scheduler_enabled: bool = False
+    institution_ids: list[int] = field(default_factory=list)
+    stewards: list[tuple[str, str]] = field(default_factory=list)  # (email, role)
+    pipeline: dict | None = None
+    rules: dict | None = None
+    lineage_notes: str = ""
+
+
+def _check(spec: NewProgramme, user: User) -> tuple[list[Institution], list[tuple[User, str]]]:
+    spec.code = spec.code.strip().upper()
+    if not CODE_RE.match(spec.code):
+        raise DomainError("The code must be 2–40 capital letters, digits, '-' or '_', "
+                          "starting with a letter or digit.", field="code")
+    if not spec.title.strip():
+        raise DomainError("A title is required.", field="title")
+    if error := timezone_error(spec.timezone):
+        raise DomainError(error, field="timezone")
+    if error := cadence_error(spec.refresh_cadence):
+        raise DomainError(error, field="refresh_cadence")
+    if spec.pipeline is not None and (errors := validate_pipeline(spec.pipeline)):
+        raise DomainError("; ".join(map(str, errors[:5])), field="pipeline_definition_json")
+    if spec.rules is not None and (errors := validate_rules(spec.rules)):
+        raise DomainError("; ".join(map(str, errors[:5])), field="data_quality_rules_json")
+    if db.session.scalar(select(MonitoringProgramme.id)
+                         .where(func.upper(MonitoringProgramme.code) == spec.code)):
+        raise Conflict(f"A programme with code {spec.code} already exists.", field="code")
+    allowed = set(db.session.scalars(access.creatable_institution_ids(user)))
+    refused = set(spec.institution_ids) - allowed
+    if refused:
+        raise DomainError("You may only name institutions you belong to or whose programmes "
+                          "you own.", field="institutions")
+    institutions = list(db.session.scalars(
+        select(Institution).where(Institution.id.in_(spec.institution_ids))))
+    stewards = []
+    for email, role in spec.stewards:
+        if role not in STEWARD_ROLES:
+            raise DomainError(f"Unknown role {role!r}.", field="stewards")
+        person = db.session.scalar(select(User).where(func.lower(User.email) ==
+                                                      email.strip().lower()))
+        if person is None or not person.active:
+            raise DomainError(f"No active user with e-mail {email.strip()}.", field="stewards")
+        stewards.append((person, role))
+    return institutions, stewards
+
+
+def create_programme(spec: NewProgramme, user: User, *,
+                     request_id: str | None = None) -> MonitoringProgramme:
+    """Create a programme; the creator becomes its owner (audited).
+
+    Raises:
+        DomainError: naming the field at fault; Conflict when the code is taken.
+    """
+    if not access.can_create_programme(user):
+        raise DomainError("Only admins and programme owners can create programmes.")
+    begin_write()
+    institutions, stewards = _check(spec, user)
+    programme = MonitoringProgramme(
+        code=spec.code, title=spec.title.strip(), description=spec.description.strip(),
+        timezone=spec.timezone, refresh_cadence=spec.refresh_cadence.strip(),
+        scheduler_enabled=spec.scheduler_enabled,
+        pipeline_definition_json=spec.pipeline or {"steps": []},
+        data_quality_rules_json=spec.rules or {"rules": []},
+        lineage_notes=spec.lineage_notes, operating_institutions=institutions, active=True,
+    )
+    if spec.scheduler_enabled:
+        programme.next_run_at = next_run_after(programme.refresh_cadence, programme.timezone)
+    db.session.add(programme)
+    db.session.flush()
+    assignments = {(user.id, "owner")} | {(person.id, role) for person, role in stewards}
+    for user_id, role in sorted(assignments):
+        db.session.add(MonitoringProgrammeSteward(
+            programme_id=programme.id, user_id=user_id, role=role,
+            is_primary=(user_id == user.id and role == "owner")))
+    audit.record("programme_created", actor=user, object_type="programme",
+                 object_id=programme.code, programme_id=programme.id,
+                 metadata={"institutions": [i.code for i in institutions],
+                           "stewards": [[p.email, r] for p, r in stewards],
+                           "cadence": programme.refresh_cadence}, request_id=request_id)
+    db.session.commit()
+    return programme
+
+
+def clone_programme(source: MonitoringProgramme, spec: NewProgramme, user: User, *,
+                    request_id: str | None = None) -> MonitoringProgramme:
+    """Create a programme from ``source``'s pipeline, rules and notes (not its runs or alerts).
+
+    The caller has checked that ``user`` may see ``source``.
+    """
+    spec.pipeline = copy.deepcopy(source.pipeline_definition_json)
+    spec.rules = copy.deepcopy(source.data_quality_rules_json)
+    spec.lineage_notes = spec.lineage_notes or source.lineage_notes
+    spec.description = spec.description or source.description
+    programme = create_programme(spec, user, request_id=request_id)
+    audit.record("programme_cloned", actor=user, object_type="programme",
+                 object_id=programme.code, programme_id=programme.id,
+                 metadata={"from": source.code}, request_id=request_id)
+    db.session.commit()
+    return programme
+
+
+def set_archived(programme: MonitoringProgramme, archived: bool, user: User, *,
+                 request_id: str | None = None) -> MonitoringProgramme:
+    """Archive (deactivate) or restore a programme. Archiving stops its schedule."""
+    if programme.active == (not archived):
+        raise Conflict(f"{programme.code} is already {'archived' if archived else 'active'}.")
+    before = {"active": programme.active, "scheduler_enabled": programme.scheduler_enabled,
+              "next_run_at": programme.next_run_at.isoformat() if programme.next_run_at
+              else None}
+    programme.active = not archived
+    if archived:
+        programme.scheduler_enabled = False
+        programme.next_run_at = None
+    after = {"active": programme.active, "scheduler_enabled": programme.scheduler_enabled,
+             "next_run_at": None}
+    audit.record("programme_archived" if archived else "programme_restored", actor=user,
+                 object_type="programme", object_id=programme.code,
+                 programme_id=programme.id, metadata={"diff": audit.diff(before, after)},
+                 request_id=request_id)
+    db.session.commit()
+    return programme
