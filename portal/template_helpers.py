@@ -55,3 +55,12 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["relative_time"] = relative_time
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["duration"] = duration
+
+    def can_create_programme() -> bool:
+        from flask_login import current_user
+
+        from portal.access import can_create_programme as decide
+
+        return decide(current_user)
+
+    app.jinja_env.globals["can_create_programme"] = can_create_programme

@@ -111,7 +111,8 @@ OTHER_ROUTES = {
 def world(app):
     """One programme, a user per role, a run and an alert on it."""
     inst = gen_institution("MEMB")
-    programme = gen_programme("MATRIX", institutions=[inst])
+    programme = gen_programme("MATRIX", institutions=[inst], pipeline_definition_json={
+        "steps": [{"key": "ingest", "type": "ingest.csv", "params": {"source": "a.csv"}}]})
     other = gen_programme("ELSEWHERE")
     users = {
         "admin": gen_user("admin@x.org", is_admin=True),

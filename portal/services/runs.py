@@ -95,6 +95,9 @@ def check_definitions(programme: MonitoringProgramme) -> None:
         if errors:
             what = "pipeline definition" if field.startswith("pipeline") else "rule set"
             raise DomainError(f"the {what} is invalid at {errors[0]}", field=field)
+    if not programme.pipeline_definition_json.get("steps"):
+        raise DomainError("the pipeline has no steps yet: add them in the pipeline editor",
+                          field="pipeline_definition_json")
 
 
 def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_run: bool,

@@ -1,0 +1,20 @@
+"""A programme being set up (no steps yet) cannot be queued; the reason says what to do."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import MonitoringProgrammeRun
+from portal.services import DomainError
+from portal.services.runs import queue_run
+from tests.factories import gen_programme, gen_user
+
+
+def test_empty_pipeline_is_refused_before_a_row_exists(app):
+    programme = gen_programme("SETUP", pipeline_definition_json={"steps": []})
+    with pytest.raises(DomainError, match="no steps yet") as refused:
+        queue_run(programme, gen_user())
+    assert refused.value.field == "pipeline_definition_json"
+    assert db.session.scalar(select(func.count()).select_from(MonitoringProgrammeRun)) == 0
