@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 17:07:44.080222
+Create Date: 2026-11-26 17:36:36.556819
 
 """
 from alembic import op
@@ -37,6 +37,7 @@ def upgrade():
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('scheduler_enabled', sa.Boolean(), nullable=False),
     sa.Column('next_run_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('schedule_anchor_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('pipeline_definition_json', sa.JSON(), nullable=False),
     sa.Column('data_quality_rules_json', sa.JSON(), nullable=False),

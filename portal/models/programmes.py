@@ -60,6 +60,9 @@ class MonitoringProgramme(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     scheduler_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The slot that fixes a named cadence's phase (day of month, time of day): every
+    # slot is computed from it, so Jan 31 → Feb 29 → Mar 31 and never drifts to the 29th.
+    schedule_anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pipeline_definition_json: Mapped[dict[str, Any]] = mapped_column(
         JSON, default=lambda: {"steps": []}

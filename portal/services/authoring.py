@@ -26,8 +26,9 @@ from portal.models import (
     User,
 )
 from portal.services import Conflict, DomainError, audit
-from portal.services.cadence import cadence_error, next_run_after, timezone_error
+from portal.services.cadence import cadence_error, timezone_error
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
+from portal.services.scheduling import reschedule
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 
@@ -105,8 +106,7 @@ def create_programme(spec: NewProgramme, user: User, *,
         data_quality_rules_json=spec.rules or {"rules": []},
         lineage_notes=spec.lineage_notes, operating_institutions=institutions, active=True,
     )
-    if spec.scheduler_enabled:
-        programme.next_run_at = next_run_after(programme.refresh_cadence, programme.timezone)
+    reschedule(programme)
     db.session.add(programme)
     db.session.flush()
     assignments = {(user.id, "owner")} | {(person.id, role) for person, role in stewards}
@@ -152,7 +152,7 @@ def set_archived(programme: MonitoringProgramme, archived: bool, user: User, *,
     programme.active = not archived
     if archived:
         programme.scheduler_enabled = False
-        programme.next_run_at = None
+        reschedule(programme)
     after = {"active": programme.active, "scheduler_enabled": programme.scheduler_enabled,
              "next_run_at": None}
     audit.record("programme_archived" if archived else "programme_restored", actor=user,

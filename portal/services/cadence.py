@@ -58,6 +58,11 @@ def _local_midnight(moment: datetime, zone: ZoneInfo) -> datetime:
     return datetime(local.year, local.month, local.day, tzinfo=zone)
 
 
+def default_anchor(timezone: str, moment: datetime) -> datetime:
+    """The anchor a cadence set at ``moment`` gets: local midnight of that day (in UTC)."""
+    return _local_midnight(moment, ZoneInfo(timezone)).astimezone(UTC)
+
+
 def _nth_slot(cadence: str, anchor: datetime, zone: ZoneInfo, n: int) -> datetime:
     """The n-th slot after ``anchor`` in local wall-clock terms, returned in UTC."""
     local = anchor.astimezone(zone).replace(tzinfo=None)
@@ -107,7 +112,8 @@ class DueSlots:
     next_slot: datetime  # the programme's next_run_at afterwards
 
 
-def due_slots(cadence: str, timezone: str, first_due: datetime, now: datetime) -> DueSlots:
+def due_slots(cadence: str, timezone: str, first_due: datetime, now: datetime,
+              anchor: datetime | None = None) -> DueSlots:
     """Coalesce every slot from ``first_due`` up to ``now`` into one run.
 
     Args:
@@ -115,10 +121,12 @@ def due_slots(cadence: str, timezone: str, first_due: datetime, now: datetime) -
         timezone: its time zone.
         first_due: the programme's ``next_run_at`` (≤ now).
         now: the current time.
+        anchor: the programme's schedule anchor (defaults to ``first_due``).
     """
+    anchor = anchor if anchor is not None and anchor <= first_due else first_due
     slot, skipped = first_due, 0
     while True:
-        following = next_run_after(cadence, timezone, after=slot, anchor=first_due)
+        following = next_run_after(cadence, timezone, after=slot, anchor=anchor)
         if following is None or following > now:
             return DueSlots(slot=slot, skipped=skipped, next_slot=following or slot)
         slot, skipped = following, skipped + 1

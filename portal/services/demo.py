@@ -178,7 +178,7 @@ def write_demo_files(data_root: Path) -> list[Path]:
 
 def seed(data_root: Path) -> dict[str, Any]:
     """Create the demo institutions, users and programmes if absent; return a summary."""
-    from portal.services.cadence import next_run_after  # noqa: PLC0415 (optional until engine)
+    from portal.services.scheduling import reschedule
 
     created: dict[str, int] = {"institutions": 0, "users": 0, "programmes": 0}
     institutions = {}
@@ -213,9 +213,7 @@ def seed(data_root: Path) -> dict[str, Any]:
                 data_quality_rules_json=spec["rules"], lineage_notes=spec["lineage_notes"],
                 operating_institutions=[institutions[c] for c in spec["institutions"]],
             )
-            if programme.scheduler_enabled:
-                programme.next_run_at = next_run_after(programme.refresh_cadence,
-                                                       programme.timezone)
+            reschedule(programme)
             db.session.add(programme)
             created["programmes"] += 1
         programmes[spec["code"]] = programme

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import STEWARD_ROLES, MonitoringProgramme, MonitoringProgrammeSteward, User
 from portal.services import Conflict, DomainError, NotFound, audit
-from portal.services.cadence import cadence_error, is_schedulable, next_run_after, timezone_error
+from portal.services.cadence import cadence_error, timezone_error
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
+from portal.services.scheduling import reschedule
 
 EDITABLE = ("title", "description", "refresh_cadence", "timezone", "scheduler_enabled",
             "pipeline_definition_json", "data_quality_rules_json", "lineage_notes")
@@ -112,9 +113,7 @@ def update_programme(programme: MonitoringProgramme, user: User, changes: Progra
     for name, value in values.items():
         setattr(programme, name, value)
     if {"refresh_cadence", "timezone", "scheduler_enabled"} & set(change):
-        schedulable = programme.scheduler_enabled and is_schedulable(programme.refresh_cadence)
-        programme.next_run_at = (next_run_after(programme.refresh_cadence, programme.timezone)
-                                 if schedulable else None)
+        reschedule(programme)
     audit.record("programme_updated", actor=user, object_type="programme",
                  object_id=programme.code, programme_id=programme.id,
                  metadata={"diff": change}, request_id=request_id)

@@ -24,10 +24,27 @@ from sqlalchemy.exc import IntegrityError
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeRun
-from portal.services.cadence import UNSCHEDULED, due_slots
+from portal.services.cadence import UNSCHEDULED, default_anchor, due_slots, next_run_after
 from portal.services.runs import active_run, dispatch_run, new_run
 
 log = logging.getLogger(__name__)
+
+
+def reschedule(programme: MonitoringProgramme, now: datetime | None = None) -> None:
+    """Set a programme's next slot (and the anchor that keeps later slots in phase) from
+    its cadence, time zone and scheduler switch; clear both when it is not scheduled.
+    The caller commits."""
+    schedulable = (programme.active and programme.scheduler_enabled
+                   and programme.refresh_cadence not in UNSCHEDULED)
+    if not schedulable:
+        programme.next_run_at = programme.schedule_anchor_at = None
+        return
+    now = now or datetime.now(UTC)
+    zone = programme.timezone or "UTC"
+    anchor = default_anchor(zone, now)
+    programme.schedule_anchor_at = anchor
+    programme.next_run_at = next_run_after(programme.refresh_cadence, zone, after=now,
+                                           anchor=anchor)
 
 
 @dataclass
@@ -100,7 +117,7 @@ def _dispatch_one(programme_id: int, now: datetime,
             db.session.rollback()
             return None
         slots = due_slots(programme.refresh_cadence, programme.timezone or "UTC",
-                          programme.next_run_at, now)
+                          programme.next_run_at, now, anchor=programme.schedule_anchor_at)
         run = new_run(programme, run_type="full", trigger="scheduled", dry_run=False,
                       scheduled_for=slots.slot, skipped_slots=slots.skipped)
         programme.next_run_at = slots.next_slot
