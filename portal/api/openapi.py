@@ -123,6 +123,10 @@ SPEC: dict[str, Any] = {
                 "next_run_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_run_at": {"type": ["string", "null"], "format": "date-time"},
                 "institutions": {"type": "array", "items": {"type": "string"}},
+                "latest_status": {"type": ["string", "null"],
+                                  "description": "In lists: the latest run's status."},
+                "open_alerts": {"type": "integer",
+                                "description": "In lists: unresolved alerts."},
                 "pipeline_definition": {"type": "object"},
                 "data_quality_rules": {"type": "object"}}},
             "Step": {"type": "object", "properties": {

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from portal import access
 from portal.access import programme_access
 from portal.api import bp
-from portal.services.programmes import list_programmes
+from portal.services.queries import ProgrammeFilters, list_programmes
 
 
 def programme_json(programme) -> dict:
@@ -30,10 +30,11 @@ def programme_json(programme) -> dict:
 @login_required
 def programmes():
     """List the programmes the caller may see."""
-    page = list_programmes(current_user, search=request.args.get("q", ""),
+    page = list_programmes(current_user, ProgrammeFilters.from_args(request.args),
                            page=request.args.get("page", 1, type=int), per_page=100)
-    return jsonify(items=[programme_json(p) for p in page.items], total=page.total,
-                   page=page.page, pages=page.pages)
+    return jsonify(items=[{**programme_json(row.programme), "latest_status": row.latest_status,
+                           "open_alerts": row.open_alerts} for row in page.items],
+                   total=page.total, page=page.page, pages=page.pages)
 
 
 @bp.route("/programmes/<code>")

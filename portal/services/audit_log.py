@@ -6,8 +6,8 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload
 from portal.access_audit import auditable_programme_ids
 from portal.extensions import db
 from portal.models import AuditEvent, MonitoringProgramme
-from portal.services.programmes import Page
+from portal.services.filters import DateRangeFilters, Page
 
 CSV_COLUMNS = ("time_utc", "actor", "action", "object_type", "object_id", "programme",
                "request_id", "metadata")
@@ -24,15 +24,12 @@ CSV_MAX_ROWS = 100_000
 
 
 @dataclass
-class AuditFilters:
+class AuditFilters(DateRangeFilters):
     """Filters of the audit log page."""
 
     programme: str = ""
     actor: str = ""
     action: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
-    errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args: Any) -> AuditFilters:
@@ -40,20 +37,13 @@ class AuditFilters:
         filters = cls(programme=(args.get("programme") or "").strip()[:40],
                       actor=(args.get("actor") or "").strip()[:254],
                       action=(args.get("action") or "").strip()[:80])
-        for name in ("date_from", "date_to"):
-            raw = (args.get(name) or "").strip()
-            if raw:
-                try:
-                    setattr(filters, name, date.fromisoformat(raw))
-                except ValueError:
-                    filters.errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)"
+        filters.read_dates(args)
         return filters
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters as query-string values."""
         args = {"programme": self.programme, "actor": self.actor, "action": self.action,
-                "date_from": self.date_from.isoformat() if self.date_from else "",
-                "date_to": self.date_to.isoformat() if self.date_to else ""}
+                **self.date_args()}
         return {k: v for k, v in args.items() if v}
 
 
@@ -70,13 +60,7 @@ def _query(user: Any, filters: AuditFilters) -> Select:
             f"%{filters.actor.lower()}%"))
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
-    if filters.date_from:
-        query = query.where(AuditEvent.created_at >= datetime.combine(filters.date_from, time(),
-                                                                      UTC))
-    if filters.date_to:
-        query = query.where(AuditEvent.created_at < datetime.combine(
-            filters.date_to + timedelta(days=1), time(), UTC))
-    return query
+    return filters.apply_dates(query, AuditEvent.created_at)
 
 
 def list_events(user: Any, filters: AuditFilters, *, page: int = 1, per_page: int = 50) -> Page:

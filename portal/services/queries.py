@@ -9,8 +9,7 @@ Scoping always goes through ``portal.access`` (lists) and ``portal.access_audit`
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -25,7 +24,7 @@ from portal.models import (
     MonitoringProgrammeRun,
     MonitoringProgrammeSteward,
 )
-from portal.services.programmes import Page
+from portal.services.filters import DateRangeFilters, Page
 
 UNRESOLVED = ("open", "acknowledged")
 NO_RUNS = "never"
@@ -188,15 +187,12 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10) -> dic
 
 
 @dataclass
-class RunFilters:
+class RunFilters(DateRangeFilters):
     """The runs list's filters."""
 
     status: str = ""
     trigger: str = ""
     dry_run: str = ""  # "yes" / "no" / ""
-    date_from: date | None = None
-    date_to: date | None = None
-    errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args: Any) -> RunFilters:
@@ -204,20 +200,13 @@ class RunFilters:
         filters = cls(status=(args.get("status") or "")[:20],
                       trigger=(args.get("trigger") or "")[:20],
                       dry_run=(args.get("dry_run") or "")[:3])
-        for name in ("date_from", "date_to"):
-            raw = (args.get(name) or "").strip()
-            if raw:
-                try:
-                    setattr(filters, name, date.fromisoformat(raw))
-                except ValueError:
-                    filters.errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)"
+        filters.read_dates(args)
         return filters
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters as query-string values."""
         args = {"status": self.status, "trigger": self.trigger, "dry_run": self.dry_run,
-                "date_from": self.date_from.isoformat() if self.date_from else "",
-                "date_to": self.date_to.isoformat() if self.date_to else ""}
+                **self.date_args()}
         return {k: v for k, v in args.items() if v}
 
 
@@ -245,11 +234,7 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
         query = query.where(Run.trigger == filters.trigger)
     if filters.dry_run in ("yes", "no"):
         query = query.where(Run.dry_run.is_(filters.dry_run == "yes"))
-    if filters.date_from:
-        query = query.where(Run.queued_at >= datetime.combine(filters.date_from, time(), UTC))
-    if filters.date_to:
-        end = datetime.combine(filters.date_to + timedelta(days=1), time(), UTC)
-        query = query.where(Run.queued_at < end)
+    query = filters.apply_dates(query, Run.queued_at)
     total = _count(query)
     items = db.session.scalars(
         query.join(Run.programme).options(contains_eager(Run.programme),

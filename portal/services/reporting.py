@@ -8,6 +8,7 @@ programmes due for the health page.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,8 +56,8 @@ def _stats(groups: dict[str, list[float]]) -> list[DurationStats]:
     result = []
     for key, values in groups.items():
         values.sort()
-        result.append(DurationStats(key, len(values), percentile(values, 0.5),
-                                    percentile(values, 0.95), values[-1] if values else None))
+        result.append(DurationStats(key, len(values), statistics.median(values),
+                                    percentile(values, 0.95), values[-1]))
     return sorted(result, key=lambda s: (-s.count, s.key))
 
 
