@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -22,6 +23,22 @@ def _env_int(name: str, default: int) -> int:
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def _code_version() -> str:
+    """The git commit of this checkout (recorded in lineage), else the package version."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=BASE_DIR,
+            capture_output=True, text=True, timeout=5, check=True)
+        return described.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("programme-ops")
+        except PackageNotFoundError:
+            return "unknown"
 
 
 class Config:
@@ -51,7 +68,7 @@ class Config:
     RUN_CANCEL_GRACE_SECONDS = _env_int("RUN_CANCEL_GRACE_SECONDS", 30)
     RUN_DISPATCH_GRACE_SECONDS = _env_int("RUN_DISPATCH_GRACE_SECONDS", 10)
     STEP_RETRY_BASE_SECONDS = float(os.environ.get("STEP_RETRY_BASE_SECONDS", 2))
-    CODE_VERSION = os.environ.get("CODE_VERSION", "dev")
+    CODE_VERSION = os.environ.get("CODE_VERSION") or _code_version()
 
     # Sign-in
     LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)

@@ -55,8 +55,6 @@ def test_operator_runs_now_and_watches_the_timeline(people, page, worker):
     assert page.locator("#run-live[hx-trigger]").count() == 0  # polling stopped
     assert page.locator(".timeline .step").count() == 3
     assert "250" in page.locator("#step-ingest").inner_text()
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot-run.png"), full_page=True)
     assert page.csp == []
 
 
