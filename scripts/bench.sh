@@ -9,10 +9,20 @@ chmod 755 "$RUNDIR"
 CLEANUP+=("rm -rf '$RUNDIR'")
 start_redis "$RUNDIR/redis" || exit 1
 start_postgres "$RUNDIR/pg" || echo "PostgreSQL unavailable: benchmarks use SQLite"
-export PG_URL=${PG_URL:-} BENCH_DIR="$RUNDIR"
+export BENCH_DIR="$RUNDIR"
+PG_URL=${PG_URL:-}
 status=0
-for bench in bench/bench_*.py; do
-  echo "=== $bench ==="
-  $PY "$bench" || status=1
+echo "=== bench/bench_validation.py ==="
+$PY bench/bench_validation.py || status=1
+# The orchestration and portal benchmarks run on the embedded database and, when the
+# private cluster started, on PostgreSQL (the production database) too.
+for bench in bench/bench_orchestration.py bench/bench_portal.py; do
+  echo "=== $bench (SQLite) ==="
+  DATABASE_URL= $PY "$bench" || status=1
+  if [ -n "$PG_URL" ]; then
+    echo "=== $bench (PostgreSQL) ==="
+    url=$(fresh_pg_database "bench_$(basename "$bench" .py)") || { status=1; continue; }
+    DATABASE_URL="$url" $PY "$bench" || status=1
+  fi
 done
 exit $status

@@ -56,3 +56,17 @@ start_postgres() {
   export PG_URL="postgresql+psycopg://postgres@127.0.0.1:$port/portal_test"
   echo "postgres: $PG_URL"
 }
+
+# fresh_pg_database NAME -> prints the URL of a new, empty database NAME on the cluster
+fresh_pg_database() {
+  "$PY" - "$PG_URL" "$1" <<'PYEOF'
+import sys
+from sqlalchemy import create_engine, text
+url, name = sys.argv[1], sys.argv[2]
+engine = create_engine(url, isolation_level="AUTOCOMMIT")
+with engine.connect() as conn:
+    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    conn.execute(text(f'CREATE DATABASE "{name}"'))
+print(url.rsplit("/", 1)[0] + "/" + name)
+PYEOF
+}
