@@ -18,9 +18,10 @@ from sqlalchemy import text
 from portal import create_app
 from portal.extensions import db
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.exists():  # CI lays shared/ beside the clone
-    SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# shared/ lies beside the checkout (the developers' machines and CI alike); the
+# SHARED_DATA_DIR variable points elsewhere when needed.
+SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR")
+                   or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or "sqlite:///" + str(
     Path(os.environ.get("TMPDIR", "/tmp")) / f"programme-ops-{os.getpid()}.sqlite3"
