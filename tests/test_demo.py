@@ -49,3 +49,31 @@ def test_demo_users_see_only_their_programmes(app, runner):
     assert visible("outsider@example.org") == set()
     assert visible("reviewer@example.org") == {"BIRD-ATLAS", "DESERT-PLOTS"}
     assert len(visible("admin@example.org")) == 4
+
+
+def test_demo_pipelines_run_on_the_generated_data(app, runner, tmp_path):
+    """Every demo programme runs through the real steps: the atlas and the plots succeed
+    with warnings, the camera traps are blocked by their future-dated records."""
+    from pathlib import Path
+
+    from jobs.replay import execute_steps
+
+    runner.invoke(args=["demo", "seed"])
+    outcomes = {}
+    for programme in db.session.scalars(select(MonitoringProgramme)):
+        execution = execute_steps(
+            programme.pipeline_definition_json, programme.data_quality_rules_json,
+            programme_code=programme.code, run_uuid="demo-check",
+            data_root=Path(app.config["DATA_ROOT"]), publish_root=tmp_path / "releases",
+            work_dir=tmp_path / "work" / programme.code, store_root=tmp_path / "store",
+            dry_run=True)
+        statuses = [result.status for _, result in execution.results]
+        failing = {rule["id"] for _, result in execution.results
+                   for rule in result.details.get("rules", []) if not rule["passed"]}
+        outcomes[programme.code] = (statuses[-1], failing)
+    assert outcomes["BIRD-ATLAS"][0] == "succeeded"
+    assert {"occurrence-id-unique", "coordinates"} <= outcomes["BIRD-ATLAS"][1]
+    assert outcomes["DESERT-PLOTS"] == ("succeeded", {"day-known", "no-redone-duplicates"})
+    assert outcomes["CAMTRAP-SIERRA"][0] == "blocked"
+    assert "not-future" in outcomes["CAMTRAP-SIERRA"][1]
+    assert outcomes["BIOBLITZ-2026"] == ("succeeded", set())
