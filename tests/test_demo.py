@@ -19,6 +19,12 @@ def test_seed_is_idempotent_and_valid(app, runner):
     second = runner.invoke(args=["demo", "seed"])
     assert "0 institutions, 0 users, 0 programmes" in second.output
     assert db.session.scalar(select(func.count()).select_from(MonitoringProgramme)) >= 3
+    atlas = db.session.scalar(select(MonitoringProgramme)
+                              .where(MonitoringProgramme.code == "BIRD-ATLAS"))
+    assert atlas.next_run_at is not None and atlas.schedule_anchor_at is not None
+    bioblitz = db.session.scalar(select(MonitoringProgramme)
+                                 .where(MonitoringProgramme.code == "BIOBLITZ-2026"))
+    assert bioblitz.next_run_at is None  # ad hoc: never scheduled
     for programme in db.session.scalars(select(MonitoringProgramme)):
         assert validate_pipeline(programme.pipeline_definition_json) == [], programme.code
         assert validate_rules(programme.data_quality_rules_json) == [], programme.code

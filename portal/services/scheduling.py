@@ -34,7 +34,8 @@ def reschedule(programme: MonitoringProgramme, now: datetime | None = None) -> N
     """Set a programme's next slot (and the anchor that keeps later slots in phase) from
     its cadence, time zone and scheduler switch; clear both when it is not scheduled.
     The caller commits."""
-    schedulable = (programme.active and programme.scheduler_enabled
+    # ``active`` may still be unset (None) on a programme not yet flushed: default True.
+    schedulable = (programme.active is not False and programme.scheduler_enabled
                    and programme.refresh_cadence not in UNSCHEDULED)
     if not schedulable:
         programme.next_run_at = programme.schedule_anchor_at = None
