@@ -138,13 +138,9 @@ def run_command(code: str, dry_run: bool, run_type: str, wait: bool, timeout: fl
               help="Folder for the replay's outputs (default: a temporary folder).")
 def replay_command(run_id: str, sandbox: Path | None) -> None:
     """Replay a recorded run from its stored inputs and compare every fingerprint."""
+    from jobs.replay import replay
     from portal.extensions import db
     from portal.models import MonitoringProgrammeRun
-
-    try:
-        from jobs.replay import replay
-    except ImportError as error:
-        raise click.ClickException("replay is not available in this build") from error
     column = MonitoringProgrammeRun.id if run_id.isdigit() else MonitoringProgrammeRun.uuid
     run = db.session.scalar(select(MonitoringProgrammeRun)
                             .where(column == (int(run_id) if run_id.isdigit() else run_id)))
