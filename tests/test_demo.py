@@ -83,3 +83,17 @@ def test_demo_pipelines_run_on_the_generated_data(app, runner, tmp_path):
     assert outcomes["CAMTRAP-SIERRA"][0] == "blocked"
     assert "not-future" in outcomes["CAMTRAP-SIERRA"][1]
     assert outcomes["BIOBLITZ-2026"] == ("succeeded", set())
+
+
+def test_a_demo_member_signs_in_and_sees_their_institutions_programmes(app, runner, client,
+                                                                       auth):
+    from portal.services.demo import DEMO_PASSWORD
+
+    runner.invoke(args=["demo", "seed"])
+    response = auth.login("member@example.org", DEMO_PASSWORD)
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/programmes/BIRD-ATLAS"' in page
+    assert 'href="/programmes/CAMTRAP-SIERRA"' in page
+    assert "DESERT-PLOTS" not in page
+    assert client.get("/programmes/DESERT-PLOTS").status_code == 404
