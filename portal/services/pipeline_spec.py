@@ -453,21 +453,26 @@ def _message(error: Any) -> str:
     return error.message
 
 
+def _repeated(items: list[dict[str, Any]], root: str, field: str, noun: str
+              ) -> list[SpecError]:
+    """One error for each item whose ``field`` repeats an earlier item's."""
+    seen: set[str] = set()
+    errors = []
+    for index, item in enumerate(items):
+        if item[field] in seen:
+            errors.append(SpecError(f"$.{root}[{index}].{field}",
+                                    f"duplicate {noun} {item[field]!r}"))
+        seen.add(item[field])
+    return errors
+
+
 def validate_pipeline(definition: Any) -> list[SpecError]:
     """Validate a pipeline definition; return its problems (empty when valid).
 
     Besides the schema, step keys must be unique.
     """
     errors = _validate(definition, pipeline_schema())
-    if not errors:
-        seen: set[str] = set()
-        for index, step in enumerate(definition["steps"]):
-            if step["key"] in seen:
-                errors.append(
-                    SpecError(f"$.steps[{index}].key", f"duplicate step key {step['key']!r}")
-                )
-            seen.add(step["key"])
-    return errors
+    return errors or _repeated(definition["steps"], "steps", "key", "step key")
 
 
 def validate_rules(rules: Any) -> list[SpecError]:
@@ -476,15 +481,7 @@ def validate_rules(rules: Any) -> list[SpecError]:
     Besides the schema, rule ids must be unique.
     """
     errors = _validate(rules, rules_schema())
-    if not errors:
-        seen: set[str] = set()
-        for index, rule in enumerate(rules["rules"]):
-            if rule["id"] in seen:
-                errors.append(
-                    SpecError(f"$.rules[{index}].id", f"duplicate rule id {rule['id']!r}")
-                )
-            seen.add(rule["id"])
-    return errors
+    return errors or _repeated(rules["rules"], "rules", "id", "rule id")
 
 
 def register_step_type(name: str, params_schema: dict[str, Any], description: str = "") -> None:

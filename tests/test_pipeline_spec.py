@@ -1,0 +1,42 @@
+"""The pipeline and rule schemas: errors come back with the JSON path of the problem."""
+
+from __future__ import annotations
+
+from portal.services.pipeline_spec import validate_pipeline, validate_rules
+
+INGEST = {"key": "ingest", "type": "ingest.csv", "params": {"source": "snails/occurrence.csv"}}
+
+
+def paths(errors) -> list[str]:
+    return [error.path for error in errors]
+
+
+def test_a_valid_pipeline_has_no_errors():
+    assert validate_pipeline({"steps": [INGEST, {"key": "validate", "type": "validate.rules"}]}
+                             ) == []
+
+
+def test_repeated_step_keys_and_rule_ids_are_named():
+    errors = validate_pipeline({"steps": [INGEST, INGEST]})
+    assert paths(errors) == ["$.steps[1].key"] and "duplicate step key" in errors[0].message
+    rule = {"id": "r", "type": "not_null", "severity": "error", "column": "a"}
+    errors = validate_rules({"rules": [rule, rule]})
+    assert paths(errors) == ["$.rules[1].id"] and "duplicate rule id" in errors[0].message
+
+
+def test_unsafe_source_paths_are_refused_in_plain_words():
+    for source in ("../etc/passwd", "/etc/passwd", "snails/../../x.csv"):
+        errors = validate_pipeline({"steps": [{**INGEST, "params": {"source": source}}]})
+        assert paths(errors) == ["$.steps[0].params.source"], source
+        assert "relative to DATA_ROOT" in errors[0].message
+
+
+def test_unknown_types_and_parameters_are_named():
+    errors = validate_pipeline({"steps": [{"key": "x", "type": "shell.exec"}]})
+    assert paths(errors) == ["$.steps[0].type"]
+    errors = validate_pipeline({"steps": [{**INGEST, "params": {"source": "a.csv",
+                                                                 "command": "rm"}}]})
+    assert paths(errors) == ["$.steps[0].params"] and "command" in errors[0].message
+    errors = validate_rules({"rules": [{"id": "r", "type": "range", "severity": "loud",
+                                        "column": "a"}]})
+    assert paths(errors) == ["$.rules[0].severity"]
