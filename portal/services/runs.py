@@ -163,6 +163,9 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
         raise DomainError(f"run type must be one of {', '.join(RUN_TYPES)}", field="run_type")
     if trigger not in RUN_TRIGGERS:
         raise DomainError(f"trigger must be one of {', '.join(RUN_TRIGGERS)}", field="trigger")
+    if programme.active is False:
+        raise DomainError(f"{programme.code} is archived: restore it before running it",
+                          field="programme")
     check_definitions(programme)
     programme_id = programme.id
     begin_write()

@@ -1,4 +1,4 @@
-"""A programme being set up (no steps yet) cannot be queued; the reason says what to do."""
+"""Programmes that cannot be queued: one being set up (no steps yet), one archived."""
 
 from __future__ import annotations
 
@@ -17,4 +17,12 @@ def test_empty_pipeline_is_refused_before_a_row_exists(app):
     with pytest.raises(DomainError, match="no steps yet") as refused:
         queue_run(programme, gen_user())
     assert refused.value.field == "pipeline_definition_json"
+    assert db.session.scalar(select(func.count()).select_from(MonitoringProgrammeRun)) == 0
+
+
+def test_an_archived_programme_cannot_be_queued(app):
+    programme = gen_programme("GONE", active=False, pipeline_definition_json={
+        "steps": [{"key": "load", "type": "ingest.csv", "params": {"source": "a.csv"}}]})
+    with pytest.raises(DomainError, match="archived"):
+        queue_run(programme, gen_user())
     assert db.session.scalar(select(func.count()).select_from(MonitoringProgrammeRun)) == 0
