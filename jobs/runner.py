@@ -82,13 +82,32 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
     )
     heartbeat.start()
     try:
-        return PipelineExecution(run, heartbeat).run()
+        status = PipelineExecution(run, heartbeat).run()
     except BaseException as error:  # RQ's job timeout, a crash: never leave it running
         db.session.rollback()
         _finish(run, "failed", f"run aborted: {type(error).__name__}: {error}")
         raise
     finally:
         heartbeat.stop()
+    emit_openlineage(run.id)
+    return status
+
+
+def emit_openlineage(run_id: int) -> None:
+    """POST the run's OpenLineage events to OPENLINEAGE_URL, when set (not for dry runs).
+
+    A collector that is down or refuses the events is logged; it never changes the run.
+    """
+    url = current_app.config.get("OPENLINEAGE_URL")
+    run = get_run(run_id)
+    if not url or run is None or run.dry_run:
+        return
+    from portal.services.openlineage import OpenLineageError, post_openlineage, run_events
+
+    try:
+        post_openlineage(run_events(run), url, timeout=10)
+    except OpenLineageError as error:
+        log.warning("run %s: OpenLineage events not delivered to %s: %s", run.uuid, url, error)
 
 
 def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **extra: Any) -> str:
@@ -255,11 +274,8 @@ class PipelineExecution:
         rule_results = result.details.get("rules")
         if not isinstance(rule_results, list):
             return
-        try:
-            from portal.services.alerts import sync_rule_alerts
-        except ImportError:
-            log.warning("portal.services.alerts.sync_rule_alerts unavailable; alerts not synced")
-            return
+        from portal.services.alerts import sync_rule_alerts
+
         try:
             begin_write()
             sync_rule_alerts(self.programme, self.run_row, rule_results)
@@ -282,35 +298,28 @@ class PipelineExecution:
 
     def _lineage(self) -> dict[str, Any]:
         code_version = str(self.config.get("CODE_VERSION") or "dev")
+        from jobs.lineage import build_lineage
+
         try:
-            from jobs.lineage import build_lineage
-        except ImportError:
-            build_lineage = None
-        if build_lineage is not None:
-            try:
-                record = build_lineage(self.definition, self.rules_doc, code_version,
-                                       self.records, self.lineage)
-                record.update(programme_code=self.programme_code, run_uuid=self.run_uuid)
-                return _json_safe(record)
-            except Exception:
-                log.exception("run %s: build_lineage failed; storing a minimal record",
-                              self.run_uuid)
+            record = build_lineage(self.definition, self.rules_doc, code_version,
+                                   self.records, self.lineage)
+            record.update(programme_code=self.programme_code, run_uuid=self.run_uuid)
+            return _json_safe(record)
+        except Exception:  # a lineage bug must not lose the run's outcome
+            log.exception("run %s: build_lineage failed; storing a minimal record",
+                          self.run_uuid)
         return _json_safe(minimal_lineage(self.definition, self.rules_doc, code_version,
                                           self.records, self.lineage))
 
 
 def minimal_lineage(definition: Any, rules: Any, code_version: str,
                     records: list[dict[str, Any]], lineage: dict[str, Any]) -> dict[str, Any]:
-    """The lineage record when ``jobs.lineage.build_lineage`` is unavailable."""
-    import hashlib
-
-    def sha(document: Any) -> str:
-        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+    """The lineage record kept when ``jobs.lineage.build_lineage`` fails on a run."""
+    from jobs.lineage import canonical_sha256
 
     return {
-        "code_version": code_version, "definition_sha256": sha(definition),
-        "rules_sha256": sha(rules), "inputs": lineage.get("inputs", []),
+        "code_version": code_version, "definition_sha256": canonical_sha256(definition),
+        "rules_sha256": canonical_sha256(rules), "inputs": lineage.get("inputs", []),
         "steps": [{key: r[key] for key in ("key", "type", "status", "input_fingerprint",
                                            "output_fingerprint")} for r in records],
         "outputs": lineage.get("outputs", []), "release": lineage.get("release"),

@@ -12,13 +12,8 @@ from typing import Any
 
 import pytest
 
-from jobs.lineage import (
-    OpenLineageError,
-    build_lineage,
-    canonical_sha256,
-    openlineage_events,
-    post_openlineage,
-)
+from jobs.lineage import build_lineage, canonical_sha256
+from portal.services.openlineage import OpenLineageError, openlineage_events, post_openlineage
 
 DEFINITION = {
     "steps": [
