@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import frictionless
+
 from jobs.cli import ops_cli
 from portal.services.runs import queue_run
 from tests.engine.conftest import wait_final
@@ -32,6 +34,8 @@ def test_replay_is_identical_then_detects_a_changed_input(app, runner, worker, e
     run = wait_final(queue_run(programme, gen_user()).run.id)
     assert run.status == "succeeded", run.error_message
     assert run.lineage_json["release"]["version"] == "1.0"
+    package = Path(app.config["PUBLISH_ROOT"]) / "SNAILS" / "1.0" / "datapackage.json"
+    assert frictionless.validate(str(package)).valid
 
     same = runner.invoke(ops_cli, ["replay", run.uuid])
     assert same.exit_code == 0, same.output
