@@ -63,18 +63,31 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
-@pytest.fixture
-def app_config(tmp_path) -> dict:
-    """Settings of the app under test; tests may add to it before ``app`` is built."""
+def make_roots(tmp_path_factory, name: str) -> Path:
+    """A folder holding empty data, releases, runs and lineage-store folders."""
+    root = tmp_path_factory.mktemp(name)
+    for folder in ("data", "releases", "runs", "lineage-store"):
+        (root / folder).mkdir()
+    return root
+
+
+def settings_for(root: Path) -> dict:
+    """The test database, Redis and the data folders under ``root`` as app settings."""
     return {
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
-        "DATA_ROOT": str(tmp_path / "data"),
-        "PUBLISH_ROOT": str(tmp_path / "releases"),
-        "WORK_ROOT": str(tmp_path / "runs"),
-        "LINEAGE_STORE": str(tmp_path / "lineage-store"),
+        "DATA_ROOT": str(root / "data"),
+        "PUBLISH_ROOT": str(root / "releases"),
+        "WORK_ROOT": str(root / "runs"),
+        "LINEAGE_STORE": str(root / "lineage-store"),
         "SERVER_NAME": "portal.test",
     }
+
+
+@pytest.fixture
+def app_config(tmp_path) -> dict:
+    """Settings of the app under test; tests may add to it before ``app`` is built."""
+    return settings_for(tmp_path)
 
 
 @pytest.fixture

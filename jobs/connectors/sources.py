@@ -102,6 +102,17 @@ def replay_path(ctx: StepContext, uri: str) -> Path | None:
     return None
 
 
+def read_replay_copy(ctx: StepContext, uri: str) -> bytes | None:
+    """The recorded bytes of ``uri`` when the run is a replay, else None."""
+    recorded = replay_path(ctx, uri)
+    if recorded is None:
+        return None
+    try:
+        return recorded.read_bytes()
+    except OSError as exc:
+        raise StepError(f"replay copy of {uri!r} is unreadable: {exc}") from exc
+
+
 def remember(ctx: StepContext, uri: str, data: bytes) -> RawInput:
     """Hash ``data``, copy it into the store and return it as a RawInput."""
     digest = sha256_bytes(data)
@@ -121,13 +132,8 @@ def read_data_file(ctx: StepContext, relative: str, what: str = "source") -> Raw
         The bytes with their URI and sha256, already copied into the store.
     """
     uri = str(check_relative(relative, what))
-    recorded = replay_path(ctx, uri)
-    if recorded is not None:
-        try:
-            data = recorded.read_bytes()
-        except OSError as exc:
-            raise StepError(f"replay copy of {uri!r} is unreadable: {exc}") from exc
-    else:
+    data = read_replay_copy(ctx, uri)
+    if data is None:
         path = resolve_in_data_root(ctx.data_root, relative, what)
         try:
             data = path.read_bytes()

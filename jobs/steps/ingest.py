@@ -37,8 +37,8 @@ from jobs.connectors.sources import (
     RawInput,
     lineage_entry,
     read_data_file,
+    read_replay_copy,
     remember,
-    replay_path,
 )
 from jobs.connectors.zipped import ZipReader
 from jobs.registry import register
@@ -189,12 +189,8 @@ def ingest_http(ctx: StepContext) -> StepResult:
     params = ctx.params
     url = params["url"]
     as_csv = params.get("format", "json") == "csv"
-    recorded = replay_path(ctx, url)
-    if recorded is not None:
-        try:
-            data = recorded.read_bytes()
-        except OSError as exc:
-            raise StepError(f"replay copy of {url!r} is unreadable: {exc}") from exc
+    data = read_replay_copy(ctx, url)
+    if data is not None:
         ctx.log(f"replay: read the recorded answer of {url}")
     else:
         request = HttpRequest(

@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from portal import create_app
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.conftest import make_roots, settings_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -24,23 +24,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory) -> Path:
     """DATA_ROOT and friends, shared by the server, the worker and the test."""
-    base = tmp_path_factory.mktemp("browser")
-    for name in ("data", "releases", "runs", "lineage-store"):
-        (base / name).mkdir()
-    return base
+    return make_roots(tmp_path_factory, "browser")
 
 
 def _config(roots: Path) -> dict:
-    return {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "REDIS_URL": REDIS_URL,
-            "DATA_ROOT": str(roots / "data"), "PUBLISH_ROOT": str(roots / "releases"),
-            "WORK_ROOT": str(roots / "runs"), "LINEAGE_STORE": str(roots / "lineage-store"),
-            "RUN_DISPATCH_GRACE_SECONDS": 0}
+    return {**settings_for(roots), "SERVER_NAME": None, "RUN_DISPATCH_GRACE_SECONDS": 0}
 
 
 @pytest.fixture
 def app_config(roots) -> dict:
     """The seeding app uses the same folders as the served app and the worker."""
-    return {**_config(roots), "SERVER_NAME": None}
+    return _config(roots)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from rq import Queue
 import tests.engine.steps  # noqa: F401 — registers the test step types in this process
 from portal.extensions import db
 from portal.models import FINAL_STATUSES, MonitoringProgrammeRun
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.conftest import DATABASE_URL, REDIS_URL, make_roots, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -31,23 +31,14 @@ DEADLINE = 60.0
 @pytest.fixture(scope="module")
 def engine_roots(tmp_path_factory) -> Path:
     """Data folders shared by the module's tests and workers."""
-    roots = tmp_path_factory.mktemp("engine")
-    for name in ("data", "releases", "runs", "lineage-store"):
-        (roots / name).mkdir()
-    return roots
+    return make_roots(tmp_path_factory, "engine")
 
 
 @pytest.fixture
 def app_config(engine_roots) -> dict:
     """The test app's settings, on the module's shared folders."""
     return {
-        "SQLALCHEMY_DATABASE_URI": DATABASE_URL,
-        "REDIS_URL": REDIS_URL,
-        "DATA_ROOT": str(engine_roots / "data"),
-        "PUBLISH_ROOT": str(engine_roots / "releases"),
-        "WORK_ROOT": str(engine_roots / "runs"),
-        "LINEAGE_STORE": str(engine_roots / "lineage-store"),
-        "SERVER_NAME": "portal.test",
+        **settings_for(engine_roots),
         "STEP_RETRY_BASE_SECONDS": 0.05,
         "RUN_CANCEL_GRACE_SECONDS": 1,
         "RUN_DISPATCH_GRACE_SECONDS": 0,
