@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from portal.extensions import db
 
 
@@ -17,14 +15,3 @@ def begin_write() -> None:
     if db.session().in_transaction():  # the Session, not the scoped_session proxy
         db.session.commit()
     db.session.connection(execution_options={"sqlite_immediate": True})
-
-
-def is_unique_violation(error: IntegrityError, constraint: str) -> bool:
-    """Return whether ``error`` was raised by the unique index or constraint ``constraint``.
-
-    SQLite names the columns rather than the index, so callers pass the index name and
-    this also matches SQLite's "UNIQUE constraint failed" message on any column set
-    that the index covers; callers catch the specific constraint they expect.
-    """
-    text = str(error.orig)
-    return constraint in text or "UNIQUE constraint failed" in text

@@ -24,7 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeRun
-from portal.services.cadence import UNSCHEDULED, default_anchor, due_slots, next_run_after
+from portal.services.cadence import (
+    UNSCHEDULED,
+    default_anchor,
+    due_slots,
+    is_schedulable,
+    next_run_after,
+)
 from portal.services.runs import active_run, dispatch_run, new_run
 
 log = logging.getLogger(__name__)
@@ -36,7 +42,7 @@ def reschedule(programme: MonitoringProgramme, now: datetime | None = None) -> N
     The caller commits."""
     # ``active`` may still be unset (None) on a programme not yet flushed: default True.
     schedulable = (programme.active is not False and programme.scheduler_enabled
-                   and programme.refresh_cadence not in UNSCHEDULED)
+                   and is_schedulable(programme.refresh_cadence))
     if not schedulable:
         programme.next_run_at = programme.schedule_anchor_at = None
         return
@@ -109,7 +115,7 @@ def _dispatch_one(programme_id: int, now: datetime,
         )
         if (programme is None or programme.next_run_at is None or programme.next_run_at > now
                 or not programme.active or not programme.scheduler_enabled
-                or programme.refresh_cadence in UNSCHEDULED):
+                or not is_schedulable(programme.refresh_cadence)):
             db.session.rollback()  # another dispatcher got there first (or it changed)
             summary.raced += 1
             return None

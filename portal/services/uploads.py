@@ -32,7 +32,6 @@ from portal.services import DomainError, audit
 
 TEXT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv"}
 ZIP_EXTENSIONS = {".zip"}
-LATEST_ALIAS = "inbox/latest"
 
 
 class UploadRefused(DomainError):
@@ -236,9 +235,3 @@ def list_uploads(programme: MonitoringProgramme, limit: int = 50) -> list[Progra
         select(ProgrammeUpload).where(ProgrammeUpload.programme_id == programme.id)
         .order_by(ProgrammeUpload.uploaded_at.desc(), ProgrammeUpload.id.desc()).limit(limit)
     ))
-
-
-def latest_upload(programme: MonitoringProgramme) -> ProgrammeUpload | None:
-    """The programme's newest upload, if any."""
-    uploads = list_uploads(programme, limit=1)
-    return uploads[0] if uploads else None
