@@ -8,6 +8,8 @@ from portal.models.programmes import (
     STEWARD_ROLES,
     MonitoringProgramme,
     MonitoringProgrammeSteward,
+    SharedFolder,
+    SharedFolderGrant,
     programme_institutions,
 )
 from portal.models.runs import (
@@ -44,6 +46,8 @@ __all__ = [
     "MonitoringProgrammeRunStep",
     "MonitoringProgrammeSteward",
     "ProgrammeUpload",
+    "SharedFolder",
+    "SharedFolderGrant",
     "UTCDateTime",
     "User",
     "institution_members",

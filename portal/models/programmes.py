@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     String,
     Table,
     Text,
@@ -71,6 +72,9 @@ class MonitoringProgramme(db.Model):
         JSON, default=lambda: {"rules": []}
     )
     lineage_notes: Mapped[str] = mapped_column(Text, default="")
+    # A run lost to infrastructure (worker killed, redeploy) is retried as a new
+    # attempt up to this many attempts in all; data failures are never retried.
+    max_attempts: Mapped[int] = mapped_column(Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,3 +108,48 @@ class MonitoringProgrammeSteward(db.Model):
 
     programme: Mapped[MonitoringProgramme] = relationship(back_populates="stewards")
     user: Mapped[User] = relationship()
+
+
+class SharedFolder(db.Model):
+    """A folder under DATA_ROOT meant for several programmes (a vocabulary, a site list).
+
+    A pipeline names it as ``shared:<name>/<path>``; it reads only folders an admin
+    has granted to its programme (``SharedFolderGrant``).
+    """
+
+    __tablename__ = "shared_folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Relative to DATA_ROOT; never a programme's own namespace.
+    path: Mapped[str] = mapped_column(String(500), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    grants: Mapped[list[SharedFolderGrant]] = relationship(
+        back_populates="folder", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<SharedFolder {self.name}>"
+
+
+class SharedFolderGrant(db.Model):
+    """An admin's grant of one shared folder to one programme (audited)."""
+
+    __tablename__ = "shared_folder_grants"
+    __table_args__ = (UniqueConstraint("folder_id", "programme_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder_id: Mapped[int] = mapped_column(
+        ForeignKey("shared_folders.id", ondelete="CASCADE"), index=True
+    )
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("monitoring_programmes.id", ondelete="CASCADE"), index=True
+    )
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    folder: Mapped[SharedFolder] = relationship(back_populates="grants")
+    programme: Mapped[MonitoringProgramme] = relationship()

@@ -82,6 +82,11 @@ class MonitoringProgrammeRun(db.Model):
     lineage_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Automatic retries after an infrastructure loss: attempt 2 points at attempt 1.
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    retry_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitoring_programme_runs.id", ondelete="SET NULL"), index=True
+    )
 
     programme: Mapped[MonitoringProgramme] = relationship()
     requested_by: Mapped[User | None] = relationship()

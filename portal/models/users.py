@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from flask import current_app, has_app_context
@@ -19,6 +20,19 @@ institution_members = Table(
     Column("institution_id", ForeignKey("institutions.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
+
+
+def new_session_token() -> str:
+    """A fresh random per-user session token (see ``User.session_token``)."""
+    return secrets.token_hex(32)
+
+
+def hash_password(password: str) -> str:
+    """A salted hash of ``password`` with the configured method (scrypt by default)."""
+    method = "scrypt"
+    if has_app_context():
+        method = current_app.config.get("PASSWORD_HASH_METHOD", method)
+    return generate_password_hash(password, method=method)
 
 
 class Institution(db.Model):
@@ -53,6 +67,11 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Flask-Login's alternative id: a new value revokes every session and
+    # remember-me cookie of the user at once (sign out, password change, deactivation).
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     institutions: Mapped[list[Institution]] = relationship(
@@ -63,12 +82,17 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login: inactive users cannot sign in
         return self.active
 
+    def get_id(self) -> str:
+        """Flask-Login's alternative id: the session token, not the primary key.
+
+        Sessions and remember-me cookies carry this value, so rotating the token
+        (``portal.services.sessions``) ends all of them at once.
+        """
+        return self.session_token
+
     def set_password(self, password: str) -> None:
         """Store a salted hash of ``password``."""
-        method = "scrypt"
-        if has_app_context():
-            method = current_app.config.get("PASSWORD_HASH_METHOD", method)
-        self.password_hash = generate_password_hash(password, method=method)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         """Return whether ``password`` matches the stored hash."""
