@@ -98,6 +98,15 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table by copy-and-drop; with foreign keys on, the
+            # drop would cascade and delete every row that references the table
+            # (stewards of users, steps of runs). The pragma is a no-op inside a
+            # transaction, so it goes to the driver's connection (in autocommit mode,
+            # see portal/__init__.py) before SQLAlchemy begins one.
+            cursor = connection.connection.dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            cursor.close()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

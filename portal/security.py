@@ -12,7 +12,7 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    """Add CSP, frame denial, no-sniff and referrer policy to every response."""
+    """Add CSP, frame denial, no-sniff, referrer policy (and HSTS when configured)."""
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:
@@ -22,4 +22,7 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if response.mimetype == "text/html":
             response.vary.add("HX-Request")
+        hsts = app.config.get("HSTS")
+        if hsts:  # production only: browsers then refuse plain HTTP to the portal
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         return response

@@ -8,7 +8,7 @@
 - ``http``: allow-listed HTTP(S) fetches with a size cap and a bearer token.
 - ``records``: JSON records to a frame.
 - ``mapping``: renames and a date built from day/month/year.
-- ``zipped``: safe in-memory zip reading.
+- ``zipped``: zip archives through ``portal.services.safezip`` (limits, counted inflating).
 
 The ``ingest.*`` steps in ``jobs.steps.ingest`` put these together.
 """

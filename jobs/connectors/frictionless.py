@@ -60,6 +60,9 @@ def resource_parts(resource: dict[str, Any], name: str) -> list[str]:
             raise StepError(
                 f"{name}: resource path {part!r} is remote; use an ingest.http step instead"
             )
+        if part.startswith("shared:"):
+            raise StepError(f"{name}: resource path {part!r} must be relative to the "
+                            "descriptor's folder")
         check_relative(part, "resource path")
     return parts
 

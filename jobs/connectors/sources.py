@@ -1,8 +1,10 @@
 """Where input bytes come from, and the record kept of them (invariants 5 and 8).
 
-Every byte an ingest reads goes through here: a path is resolved strictly inside
-DATA_ROOT, the bytes are hashed and copied into the content-addressed store, and a
-replay reads the recorded copy instead of the live source.
+Every byte an ingest reads goes through here: a source is resolved strictly inside
+the programme's folder ``DATA_ROOT/<CODE>/`` or a shared folder granted to it
+(``portal.services.source_paths`` says what a source may name), the bytes are
+hashed and copied into the content-addressed store, and a replay reads the
+recorded copy instead of the live source.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from typing import Any
 import polars as pl
 
 from jobs.steps.base import StepContext, StepError, sha256_bytes
+from portal.services.source_paths import (
+    SHARED_PREFIX,
+    SourceFormError,
+    clean_relative,
+    split_source,
+)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -39,37 +47,55 @@ def check_relative(relative: str, what: str = "source") -> PurePosixPath:
     Returns:
         The path as a PurePosixPath (backslashes read as separators).
     """
-    text = relative.replace("\\", "/")
-    if not text or "\x00" in text:
-        raise StepError(f"{what} {relative!r} is not a usable path")
-    path = PurePosixPath(text)
-    if path.is_absolute() or (len(text) > 1 and text[1] == ":"):
-        raise StepError(f"{what} {relative!r} must be a path relative to DATA_ROOT, not absolute")
-    if ".." in path.parts:
-        raise StepError(f"{what} {relative!r} must not contain '..'")
-    return path
+    try:
+        return clean_relative(relative, what)
+    except SourceFormError as error:
+        raise StepError(str(error)) from None
 
 
-def resolve_in_data_root(data_root: Path, relative: str, what: str = "source") -> Path:
-    """Resolve ``relative`` under DATA_ROOT, following symlinks, and refuse escapes.
+def _where(ctx: StepContext, folder: str | None) -> str:
+    """How a source's root is named in messages: never an absolute server path."""
+    if folder is None:
+        return f"DATA_ROOT/{ctx.programme_code}/ (the programme's folder)"
+    return f"shared folder {folder!r}"
 
-    Args:
-        data_root: the DATA_ROOT folder.
-        relative: the path from the pipeline definition.
-        what: how the path is named in error messages.
+
+def resolve_source(ctx: StepContext, source: str, what: str = "source") -> Path:
+    """Resolve ``source`` inside the programme's folder or a shared folder granted to it.
+
+    ``ctx.data_root`` is the programme's namespace ``DATA_ROOT/<CODE>``;
+    ``shared:<folder>/<path>`` resolves only through ``ctx.shared_folders`` (the grants
+    the runner read at run start). Symlinks are followed and must stay inside the same
+    root (a link into another programme's folder, or into a shared folder, is refused);
+    a regular file with several names (a hard link) is refused, since it may be another
+    programme's file.
 
     Returns:
-        The resolved path of an existing regular file inside DATA_ROOT.
+        The resolved path of an existing regular file.
     """
-    clean = check_relative(relative, what)
-    root = data_root.resolve()
-    target = (root / clean).resolve()
+    try:
+        ref = split_source(source, what)
+    except SourceFormError as error:
+        raise StepError(str(error)) from None
+    if ref.folder is None:
+        base = ctx.data_root
+    else:
+        base = (ctx.shared_folders or {}).get(ref.folder)
+        if base is None:
+            raise StepError(f"{what} {source!r}: shared folder {ref.folder!r} is not granted "
+                            "to this programme")
+    where = _where(ctx, ref.folder)
+    root = Path(base).resolve()
+    target = (root / ref.path).resolve()
     if not target.is_relative_to(root):
-        raise StepError(f"{what} {relative!r} resolves outside DATA_ROOT (symlink?): refused")
+        raise StepError(f"{what} {source!r} resolves outside {where} (symlink?): refused")
     if not target.exists():
-        raise StepError(f"{what} {relative!r} not found under DATA_ROOT")
+        raise StepError(f"{what} {source!r} not found under {where}")
     if not target.is_file():
-        raise StepError(f"{what} {relative!r} is not a file")
+        raise StepError(f"{what} {source!r} is not a file")
+    if target.stat().st_nlink > 1:
+        raise StepError(f"{what} {source!r} is a hard link (the file has other names, "
+                        "perhaps in another programme's folder): refused; copy the file instead")
     return target
 
 
@@ -121,20 +147,25 @@ def remember(ctx: StepContext, uri: str, data: bytes) -> RawInput:
 
 
 def read_data_file(ctx: StepContext, relative: str, what: str = "source") -> RawInput:
-    """Read a file under DATA_ROOT (or its recorded copy during a replay).
+    """Read a source's file (or its recorded copy during a replay); see :func:`resolve_source`.
 
     Args:
-        ctx: the step context (data_root, store_root, replay_inputs).
-        relative: the path relative to DATA_ROOT; it is also the input's URI.
+        ctx: the step context (data_root, shared_folders, store_root, replay_inputs).
+        relative: the source as written: a path relative to the programme's folder or
+            ``shared:<folder>/<path>``; it is also the input's URI (never a server path).
         what: how the path is named in error messages.
 
     Returns:
         The bytes with their URI and sha256, already copied into the store.
     """
-    uri = str(check_relative(relative, what))
+    try:
+        ref = split_source(relative, what)
+    except SourceFormError as error:
+        raise StepError(str(error)) from None
+    uri = f"{SHARED_PREFIX}{ref.folder}/{ref.path}" if ref.shared else str(ref.path)
     data = read_replay_copy(ctx, uri)
     if data is None:
-        path = resolve_in_data_root(ctx.data_root, relative, what)
+        path = resolve_source(ctx, relative, what)
         try:
             data = path.read_bytes()
         except OSError as exc:

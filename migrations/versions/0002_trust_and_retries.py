@@ -72,6 +72,9 @@ def upgrade():
     for (user_id,) in conn.execute(sa.select(users.c.id)).all():
         conn.execute(users.update().where(users.c.id == user_id)
                      .values(session_token=secrets.token_hex(32)))
+    # Every signed-in request looks its user up by this token.
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_users_session_token'), ['session_token'], unique=True)
     _move_sources_into_namespaces(conn)
     # ### end Alembic commands ###
 
@@ -160,6 +163,7 @@ def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('must_change_password')
         batch_op.drop_column('password_changed_at')
+        batch_op.drop_index(batch_op.f('ix_users_session_token'))
         batch_op.drop_column('session_token')
 
     with op.batch_alter_table('monitoring_programmes', schema=None) as batch_op:

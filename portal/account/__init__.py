@@ -1,7 +1,7 @@
-"""The user's own account: API tokens."""
+"""The user's own account: API tokens, password, sessions."""
 
 from flask import Blueprint
 
 bp = Blueprint("account", __name__)
 
-from portal.account import views  # noqa: E402,F401
+from portal.account import security, views  # noqa: E402,F401

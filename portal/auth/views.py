@@ -1,54 +1,23 @@
-"""Sign-in views and the Flask-Login loaders."""
+"""Sign-in and sign-out views (the Flask-Login loaders are in ``portal.auth.session``)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth import bp
 from portal.auth.forms import SignInForm
-from portal.auth.tokens import user_for_token
-from portal.extensions import db, login_manager
-from portal.models import User
-from portal.services.users import SignInRefused, authenticate
-
-login_manager.login_view = "auth.login"
-login_manager.login_message = "Sign in to continue."
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """Load the signed-in user from the session."""
-    return db.session.get(User, int(user_id))
-
-
-@login_manager.request_loader
-def load_user_from_token(req) -> User | None:
-    """Authenticate API calls carrying ``Authorization: Bearer <token>``."""
-    header = req.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    user = user_for_token(header.removeprefix("Bearer ").strip())
-    if user is not None:
-        g.via_token = True
-    return user
-
-
-@login_manager.unauthorized_handler
-def unauthorized():
-    """API calls get a JSON 401; pages redirect to the sign-in form."""
-    from portal.access import wants_json
-    from portal.errors import error_response
-
-    if wants_json():
-        return error_response(401, "Sign in or send an API token (Authorization: Bearer ...).")
-    return redirect(url_for("auth.login", next=request.full_path))
+from portal.services.sessions import revoke_sessions
+from portal.services.signin import SignInRefused, authenticate
 
 
 def _safe_next(target: str | None) -> str:
-    if target and urlsplit(target).netloc == "" and target.startswith("/"):
+    # A path on this site only: no scheme or host, no "//" or "/\" (browsers read both as
+    # another host), no CR/LF or other control characters (header injection).
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and target.isprintable() and urlsplit(target).netloc == ""):
         return target
     return url_for("programmes.index")
 
@@ -77,7 +46,13 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Sign out (a POST, so a link elsewhere cannot sign you out)."""
+    """Sign out (a POST, so a link elsewhere cannot sign you out).
+
+    The user's session token is rotated, which ends their sessions on every device
+    (and every remember-me cookie), not only this browser's.
+    """
+    user = current_user._get_current_object()
     logout_user()
+    revoke_sessions(user, actor=user, action="user_signed_out")
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -69,7 +69,9 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Flask-Login's alternative id: a new value revokes every session and
     # remember-me cookie of the user at once (sign out, password change, deactivation).
-    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    session_token: Mapped[str] = mapped_column(
+        String(64), default=new_session_token, unique=True, index=True
+    )
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ import pytest
 
 from jobs.registry import get_step
 from jobs.steps.base import StepError, TransientStepError, sha256_bytes
+from portal.credentials import Credential, parse_host
 
 TOKEN = "s3cret-token"
 SPECIES = [
@@ -86,15 +87,20 @@ def api():
     server.server_close()
 
 
-def fetch(make_ctx, allowlist=("127.0.0.1",), replay_inputs=None, **params):
-    ctx = make_ctx(params, http_allowlist=list(allowlist), replay_inputs=replay_inputs)
+# The deployment's declaration: credential "birdie" is the token in BIRDIE_TOKEN, for 127.0.0.1.
+BIRDIE = Credential("birdie", "BIRDIE_TOKEN", (parse_host("127.0.0.1"),))
+
+
+def fetch(make_ctx, allowlist=("127.0.0.1",), replay_inputs=None, credentials=None, **params):
+    ctx = make_ctx(params, http_allowlist=list(allowlist), replay_inputs=replay_inputs,
+                   credentials={"birdie": BIRDIE} if credentials is None else credentials)
     return ctx, get_step("ingest.http")(ctx)
 
 
-def test_json_records_with_a_bearer_token_from_the_environment(make_ctx, api, monkeypatch):
+def test_json_records_with_a_bearer_token_from_a_declared_credential(make_ctx, api, monkeypatch):
     monkeypatch.setenv("BIRDIE_TOKEN", TOKEN)
     url = f"{api}/species?region=ZA"
-    ctx, result = fetch(make_ctx, url=url, records_path="data.records", token_env="BIRDIE_TOKEN")
+    ctx, result = fetch(make_ctx, url=url, records_path="data.records", credential="birdie")
 
     frame = result.tables["data"]
     assert frame.columns == ["id", "name", "count", "tags", "extra", "active"]
@@ -118,14 +124,26 @@ def test_json_records_with_a_bearer_token_from_the_environment(make_ctx, api, mo
 def test_without_the_token_the_api_refuses_and_that_is_not_retried(make_ctx, api, monkeypatch):
     monkeypatch.setenv("BIRDIE_TOKEN", "wrong")
     with pytest.raises(StepError, match="answered HTTP 401") as raised:
-        fetch(make_ctx, url=f"{api}/species", token_env="BIRDIE_TOKEN")
+        fetch(make_ctx, url=f"{api}/species", credential="birdie")
     assert not isinstance(raised.value, TransientStepError)
 
 
 def test_a_missing_token_variable_is_a_clear_error(make_ctx, api, monkeypatch):
     monkeypatch.delenv("BIRDIE_TOKEN", raising=False)
-    with pytest.raises(StepError, match="environment variable BIRDIE_TOKEN, which is not set"):
-        fetch(make_ctx, url=f"{api}/species", token_env="BIRDIE_TOKEN")
+    with pytest.raises(StepError, match="credential 'birdie' has no value on this worker: its "
+                       "environment variable BIRDIE_TOKEN is not set"):
+        fetch(make_ctx, url=f"{api}/species", credential="birdie")
+
+
+def test_an_undeclared_credential_or_a_host_outside_its_hosts_is_refused(make_ctx, api,
+                                                                           monkeypatch):
+    monkeypatch.setenv("BIRDIE_TOKEN", TOKEN)
+    with pytest.raises(StepError, match="unknown credential 'gbif'; declared: birdie"):
+        fetch(make_ctx, url=f"{api}/species", credential="gbif")
+    elsewhere = Credential("birdie", "BIRDIE_TOKEN", (parse_host("api.birdie.org"),))
+    with pytest.raises(StepError, match="may be sent only to api.birdie.org"):
+        fetch(make_ctx, url=f"{api}/species", credential="birdie",
+              credentials={"birdie": elsewhere})
 
 
 def test_top_level_list_and_csv_answers(make_ctx, api):
@@ -138,9 +156,9 @@ def test_top_level_list_and_csv_answers(make_ctx, api):
 def test_an_object_answer_needs_a_records_path(make_ctx, api, monkeypatch):
     monkeypatch.setenv("BIRDIE_TOKEN", TOKEN)
     with pytest.raises(StepError, match=r"not a list of records \(found: data\); set records_path"):
-        fetch(make_ctx, url=f"{api}/species", token_env="BIRDIE_TOKEN")
+        fetch(make_ctx, url=f"{api}/species", credential="birdie")
     with pytest.raises(StepError, match=r"records_path 'data.rows' not found \(has: records\)"):
-        fetch(make_ctx, url=f"{api}/species", token_env="BIRDIE_TOKEN", records_path="data.rows")
+        fetch(make_ctx, url=f"{api}/species", credential="birdie", records_path="data.rows")
 
 
 def test_a_host_outside_the_allow_list_is_refused(make_ctx, api):
