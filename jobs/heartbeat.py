@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from jobs import graceful
 from portal.models import MonitoringProgrammeRun
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,12 @@ def call_with_timeout(func: Callable[[Any], Any], argument: Any, timeout: float,
     """Call ``func(argument)`` in a thread and wait at most ``timeout`` seconds.
 
     The work horse's main thread keeps waiting interruptibly (RQ's job timeout still
-    works); a step that overruns is abandoned and dies with the work horse.
+    works); a step that overruns is abandoned and dies with the work horse. So is a
+    step still running when a graceful stop's grace period ends (``jobs.graceful``).
 
     Raises:
         StepTimeout: the call did not return in time.
+        WorkerStopping: the worker is stopping and the grace period is over.
         Exception: whatever ``func`` raised.
     """
     box: dict[str, Any] = {}
@@ -107,7 +110,11 @@ def call_with_timeout(func: Callable[[Any], Any], argument: Any, timeout: float,
 
     thread = threading.Thread(target=target, name=f"step-{name}", daemon=True)
     thread.start()
-    thread.join(timeout)
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
+        if thread.is_alive() and graceful.grace_expired():
+            raise graceful.WorkerStopping(f"step {name} interrupted: the worker is stopping")
     if thread.is_alive():
         raise StepTimeout(f"step {name} timed out after {timeout:g} s")
     if "error" in box:

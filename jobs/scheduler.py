@@ -1,94 +1,109 @@
-"""The scheduler process: ``flask jobs scheduler`` (rq-scheduler).
+"""The scheduler process: ``flask jobs scheduler``.
 
-It enqueues two periodic jobs every SCHEDULER_INTERVAL_SECONDS — ``dispatch_due`` and
-the reconciler — under deterministic job ids (Redash's pattern): on start every
-scheduled job carrying one of our ids is cancelled and scheduled afresh, so a restart
-or a second scheduler never duplicates them. The periodic jobs run on the workers.
+Every SCHEDULER_INTERVAL_SECONDS the process itself runs the due scan
+(``dispatch_tick``) and the reconciler (``reconcile_tick``) — in its own loop, not as
+jobs on the workers' queues. So the periodic work cannot vanish: there is no job record
+in Redis to expire while every worker is busy with a long run, nothing to re-register,
+and a busy queue never delays a tick. Each completed pass records its tick
+(``portal.services.periodic``) for the health page and ``/metrics``.
+
+The loop survives its dependencies: a pass that fails because Redis or the database is
+down is logged and tried again after a back-off (1 s, doubling up to
+OUTAGE_BACKOFF_MAX_SECONDS, never longer than the interval); the process never exits on
+its own. SIGTERM/SIGINT end it after the pass in progress. Two schedulers at once are
+harmless: every slot is unique in the database and every transition is compare-and-set.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import signal
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from rq_scheduler import Scheduler
 
-from portal.services.dispatch import (
-    SCHEDULER_ALIVE_KEY,
-    get_queue,
-    record_scheduler_tick,
-    redis_connection,
-)
+from portal.extensions import db
+from portal.services.notifications.ticks import notify_tick
+from portal.services.periodic import dispatch_tick, reconcile_tick
 
 log = logging.getLogger(__name__)
-JOB_PREFIX = "programme-ops-periodic-"
 
 
-def periodic_job_definitions(interval: int) -> list[dict[str, Any]]:
-    """The periodic jobs, each with a deterministic id."""
-    return [
-        {"id": f"{JOB_PREFIX}dispatch-due", "func": "jobs.tasks.dispatch_due_job",
-         "interval": interval, "timeout": max(60, interval * 5)},
-        {"id": f"{JOB_PREFIX}reconcile", "func": "jobs.tasks.reconcile_job",
-         "interval": interval, "timeout": max(60, interval * 5)},
-    ]
+class SchedulerLoop:
+    """Run the periodic passes every ``interval`` seconds until stopped."""
+
+    def __init__(self, app: Flask, interval: float | None = None):
+        self.app = app
+        self.interval = float(interval or app.config["SCHEDULER_INTERVAL_SECONDS"])
+        self.max_backoff = min(self.interval,
+                               float(app.config.get("OUTAGE_BACKOFF_MAX_SECONDS", 30)))
+        self.stopping = threading.Event()
+        self.failures = 0
+
+    def passes(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+        """The periodic passes, in the order each tick runs them."""
+        return [("dispatch", dispatch_tick), ("reconcile", reconcile_tick),
+                ("notify", notify_tick)]
+
+    def tick(self) -> bool:
+        """Run every pass once; return True when all of them completed."""
+        ok = True
+        with self.app.app_context():
+            for name, run_pass in self.passes():
+                if self.stopping.is_set():
+                    break
+                try:
+                    summary = run_pass()
+                    log.debug("scheduler %s pass: %s", name, summary)
+                except Exception as error:  # noqa: BLE001 — an outage must not end the loop
+                    ok = False
+                    log.warning("scheduler %s pass failed (will retry): %s", name, error)
+                    _forget_connections()
+            db.session.remove()
+        return ok
+
+    def run(self, burst: bool = False) -> None:
+        """Tick until :meth:`stop` (or once, with ``burst``)."""
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            ok = self.tick()
+            if burst:
+                return
+            if ok:
+                self.failures = 0
+                wait = self.interval - (time.monotonic() - started)
+            else:
+                self.failures += 1
+                wait = min(self.max_backoff, 2.0 ** (self.failures - 1))
+            self.stopping.wait(max(0.0, wait))
+
+    def stop(self, *_: Any) -> None:
+        """Stop after the pass in progress (a signal handler)."""
+        log.info("scheduler: stop requested")
+        self.stopping.set()
 
 
-class PortalScheduler(Scheduler):
-    """rq-scheduler that records when it last looked for work (for the health page)."""
-
-    def enqueue_jobs(self):  # noqa: D102 — rq-scheduler API
-        try:
-            record_scheduler_tick(SCHEDULER_ALIVE_KEY)
-        except Exception as error:  # noqa: BLE001
-            log.warning("could not record scheduler liveness: %s", error)
-        return super().enqueue_jobs()
-
-
-def schedule_periodic_jobs(scheduler: Scheduler, interval: int,
-                           queue_name: str = "default") -> list[str]:
-    """Replace our periodic jobs in ``scheduler`` by fresh ones; return their ids.
-
-    Stale copies (same id, or an id with our prefix from an older version) are
-    cancelled and deleted first, so restarts never duplicate a schedule.
-    """
-    wanted = periodic_job_definitions(interval)
-    for job in scheduler.get_jobs():
-        if job.id.startswith(JOB_PREFIX):
-            scheduler.cancel(job)
-            job.delete()
-    ids = []
-    for definition in wanted:
-        scheduler.schedule(
-            scheduled_time=datetime.now(UTC).replace(tzinfo=None),
-            func=definition["func"],
-            interval=definition["interval"],
-            repeat=None,
-            id=definition["id"],
-            timeout=definition["timeout"],
-            result_ttl=definition["interval"] * 2,
-            queue_name=queue_name,
-        )
-        ids.append(definition["id"])
-    return ids
-
-
-def make_scheduler(app: Flask) -> PortalScheduler:
-    """A scheduler on REDIS_URL polling often enough for SCHEDULER_INTERVAL_SECONDS."""
-    with app.app_context():
-        connection = redis_connection(app.config["REDIS_URL"])
-        interval = int(app.config["SCHEDULER_INTERVAL_SECONDS"])
-        queue = get_queue("default", connection)
-    return PortalScheduler(queue=queue, connection=connection,
-                           interval=max(1, min(interval, 5)))
+def _forget_connections() -> None:
+    """Drop the session and pooled connections so the next pass reconnects afresh."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 — the connection may already be gone
+        pass
+    db.session.remove()
+    db.engine.dispose()
 
 
 def run_scheduler(app: Flask, burst: bool = False) -> None:
-    """Schedule the periodic jobs and run the scheduler loop until stopped."""
-    scheduler = make_scheduler(app)
-    interval = int(app.config["SCHEDULER_INTERVAL_SECONDS"])
-    ids = schedule_periodic_jobs(scheduler, interval)
-    log.info("scheduler: %s every %ss", ", ".join(ids), interval)
-    scheduler.run(burst=burst)
+    """Run the scheduler loop until SIGTERM/SIGINT (or one tick, with ``burst``)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = SchedulerLoop(app)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, loop.stop)
+        signal.signal(signal.SIGINT, loop.stop)
+    log.info("scheduler: dispatch and reconcile every %ss", loop.interval)
+    loop.run(burst=burst)

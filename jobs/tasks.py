@@ -75,28 +75,20 @@ def on_run_stopped(job: Any, connection: Any) -> None:  # noqa: ARG001 — RQ ca
 
 
 def dispatch_due_job() -> dict[str, Any]:
-    """Periodic job: start runs whose cadence fell due; record the scheduler tick."""
-    from portal.services import dispatch
-    from portal.services.scheduling import dispatch_due
+    """The due scan as an RQ job (kept for queued copies from older versions; the
+    scheduler process now runs it itself): start due runs, record the dispatch tick."""
+    from portal.services.periodic import dispatch_tick
 
     with get_app().app_context():
-        try:
-            dispatch.record_scheduler_tick()
-        except Exception as error:  # noqa: BLE001 — the tick is informational
-            log.warning("could not record the scheduler tick: %s", error)
-        summary = dispatch_due()
-        return {"due": summary.due, "created": len(summary.created),
-                "deferred": len(summary.deferred), "raced": summary.raced}
+        return dispatch_tick()
 
 
 def reconcile_job() -> dict[str, Any]:
-    """Periodic job: re-dispatch lost queued runs, fail runs whose worker was lost."""
-    from portal.services.reconcile import reconcile
+    """The reconciler as an RQ job (kept for queued copies from older versions)."""
+    from portal.services.periodic import reconcile_tick
 
     with get_app().app_context():
-        summary = reconcile()
-        return {"redispatched": len(summary.redispatched), "lost": len(summary.lost),
-                "failed_in_rq": len(summary.failed_in_rq), "cancelled": len(summary.cancelled)}
+        return reconcile_tick()
 
 
 def noop() -> None:

@@ -3,12 +3,16 @@
 Run periodically by the scheduler (and by ``flask ops reconcile``). It compares the
 database, which is the truth, with what Redis holds:
 
-* a run job that RQ moved to its failed registry fails its run with the exception text
-  (or cancels it, when the operator had asked for that);
+* a running run whose job RQ moved to its failed registry (the work horse crashed:
+  "Work-horse terminated unexpectedly", or the job was abandoned) was lost to
+  infrastructure: it fails with the exception text, opens the ``worker-lost`` alert and
+  is retried (``services.retries``), or is cancelled when the operator had asked for that;
 * a queued run whose job Redis does not hold (Redis restarted, or was down when the run
   was queued) is enqueued again under the same job id;
 * a running run whose heartbeat is older than RUN_STALE_AFTER_SECONDS fails with
-  "worker lost" and opens a system alert.
+  "worker lost", opens the ``worker-lost`` alert and is retried as a new attempt up to
+  the programme's ``max_attempts``; a retry waits out its back-off before this pass
+  dispatches it.
 
 Every change goes through ``runs.transition``, so racing a worker is harmless.
 """
@@ -22,10 +26,11 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
-from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun
+from portal.redact import mask_secrets
 from portal.services import dispatch
+from portal.services.retries import end_and_retry, retry_due
 from portal.services.runs import IllegalTransition, dispatch_run, get_run, transition
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ class ReconcileSummary:
     lost: list[str] = field(default_factory=list)
     failed_in_rq: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # uuids of the new attempts
     redis_error: str | None = None
 
 
@@ -66,10 +72,10 @@ def reconcile(now: datetime | None = None, dispatch_grace_seconds: float | None 
     summary = ReconcileSummary()
     try:
         _fail_rq_failures(summary)
-        _redispatch_queued(now - timedelta(seconds=grace), summary)
+        _redispatch_queued(now - timedelta(seconds=grace), now, summary)
     except dispatch.DispatchError as error:
         db.session.rollback()
-        summary.redis_error = str(error)
+        summary.redis_error = mask_secrets(str(error))
     _fail_stale(now - timedelta(seconds=stale), summary)
     return summary
 
@@ -87,16 +93,23 @@ def _runs_by_job_ids(job_ids: list[str]) -> list[MonitoringProgrammeRun]:
 def _fail_rq_failures(summary: ReconcileSummary) -> None:
     failures = dict(dispatch.failed_run_jobs())
     for run in _runs_by_job_ids(list(failures)):
+        if run.status != "running":  # never claimed: the re-dispatch below enqueues it again
+            continue
         text = failures[run.queue_job_id or ""].strip()
         last_line = text.splitlines()[-1] if text else "job failed in RQ"
-        outcome = _finish(run, "failed", f"worker job failed: {last_line}",
-                          {"reason": "rq_failed", "exception": text[-4000:]})
+        message = f"worker lost: the worker job failed: {last_line}"
+        metadata = {"exception": text[-4000:]}
+        if "stopped by user" in text and not run.cancel_requested:
+            outcome = _finish(run, "failed", f"stopped through RQ: {last_line}",
+                              {"reason": "rq_stopped", **metadata})
+        else:
+            outcome = _lost(run, message, "rq_failed", metadata, summary)
         if outcome:
             (summary.failed_in_rq if outcome == "failed" else summary.cancelled).append(run.uuid)
     db.session.rollback()
 
 
-def _redispatch_queued(older_than: datetime, summary: ReconcileSummary) -> None:
+def _redispatch_queued(older_than: datetime, now: datetime, summary: ReconcileSummary) -> None:
     queued = db.session.scalars(
         select(MonitoringProgrammeRun)
         .where(MonitoringProgrammeRun.status == "queued",
@@ -105,6 +118,8 @@ def _redispatch_queued(older_than: datetime, summary: ReconcileSummary) -> None:
     ).all()
     db.session.rollback()
     for run in queued:
+        if not retry_due(run, now):  # a retry waits out its back-off
+            continue
         if run.queue_job_id and dispatch.is_held(run.queue_job_id):
             continue
         if dispatch_run(run):
@@ -127,12 +142,22 @@ def _fail_stale(older_than: datetime, summary: ReconcileSummary) -> None:
         since = beat.isoformat(timespec="seconds") if beat else "never"
         message = (f"worker lost: no heartbeat since {since} "
                    f"(worker {run.worker_name or 'unknown'})")
-        outcome = _finish(run, "failed", message, {"reason": "worker_lost"})
+        outcome = _lost(run, message, "worker_lost", {}, summary)
         if outcome == "failed":
             summary.lost.append(run.uuid)
-            _open_worker_lost_alert(run, message)
         elif outcome == "cancelled":
             summary.cancelled.append(run.uuid)
+
+
+def _lost(run: MonitoringProgrammeRun, message: str, reason: str, metadata: dict,
+          summary: ReconcileSummary) -> str | None:
+    """End a run lost to infrastructure: alert, and retry it while attempts remain."""
+    outcome = end_and_retry(run, message, reason=reason, metadata=metadata)
+    if outcome.status == "moved-on":
+        return None
+    if outcome.retry is not None:
+        summary.retried.append(outcome.retry.uuid)
+    return outcome.status
 
 
 def _finish(run: MonitoringProgrammeRun, status: str, message: str,
@@ -148,19 +173,3 @@ def _finish(run: MonitoringProgrammeRun, status: str, message: str,
     except IllegalTransition:
         return None
     return status
-
-
-def _open_worker_lost_alert(run: MonitoringProgrammeRun, message: str) -> None:
-    try:
-        from portal.services.alerts import open_system_alert
-    except ImportError:  # written by another engineer; absent in a partial tree
-        log.warning("portal.services.alerts.open_system_alert unavailable: %s", message)
-        return
-    try:
-        begin_write()
-        open_system_alert(run.programme, run, rule_id="worker-lost", severity="error",
-                          message=message)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        log.exception("could not open the worker-lost alert for run %s", run.uuid)

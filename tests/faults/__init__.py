@@ -1,0 +1,1 @@
+"""Fault-injection tests: the system under load, with dependencies failing."""
