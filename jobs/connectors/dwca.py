@@ -16,6 +16,7 @@ from jobs.connectors.darwin_core import term_name
 from jobs.connectors.delimited import read_delimited, unescape
 from jobs.connectors.zipped import ZipReader
 from jobs.steps.base import StepError
+from portal.services.safezip import ZipLimits
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,32 @@ def _column(raw: pl.DataFrame, index: int, name: str, member: str) -> pl.Expr:
     return pl.col(raw.columns[index]).alias(name)
 
 
+def open_archive(data: bytes, name: str, limits: ZipLimits | None = None
+                 ) -> tuple[ZipReader, str, FileSpec, list[FileSpec]]:
+    """Open a Darwin Core Archive's zip and parse its ``meta.xml``.
+
+    Args:
+        data: the zip's bytes.
+        name: the archive's name, used in error messages.
+        limits: what the zip may contain (``ctx.zip_limits``); defaults when None.
+
+    Returns:
+        The zip, the folder of ``meta.xml`` inside it (the files' base), the core's
+        file spec and the extensions' file specs.
+
+    Raises:
+        StepError: the zip holds no ``meta.xml``.
+    """
+    archive = ZipReader(data, name, limits)
+    meta_member = archive.find("meta.xml")
+    if meta_member is None:
+        raise StepError(f"{name}: no meta.xml in the archive: not a Darwin Core Archive")
+    core_spec, extension_specs = parse_meta(archive.read(meta_member))
+    return archive, meta_member[: -len("meta.xml")], core_spec, extension_specs
+
+
 def read_dwca(
-    data: bytes, name: str, with_extensions: bool = True
+    data: bytes, name: str, with_extensions: bool = True, limits: ZipLimits | None = None
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Read a Darwin Core Archive.
 
@@ -175,17 +200,13 @@ def read_dwca(
         data: the zip's bytes.
         name: the archive's name, used in error messages.
         with_extensions: also read the extension files.
+        limits: what the zip may contain (``ctx.zip_limits``); defaults when None.
 
     Returns:
         The core table and a dict of extension tables keyed by their row type's
         short name (``measurementorfact``, ``multimedia``...).
     """
-    archive = ZipReader(data, name)
-    meta_member = archive.find("meta.xml")
-    if meta_member is None:
-        raise StepError(f"{name}: no meta.xml in the archive: not a Darwin Core Archive")
-    base = meta_member[: -len("meta.xml")]
-    core_spec, extension_specs = parse_meta(archive.read(meta_member))
+    archive, base, core_spec, extension_specs = open_archive(data, name, limits)
     core = read_file_spec(archive, base, core_spec)
     extensions: dict[str, pl.DataFrame] = {}
     if with_extensions:

@@ -4,8 +4,11 @@ Each function takes a table and column names (None: the Darwin Core default) and
 an :class:`IndicatorResult`. Output tables keep the source column names for their
 dimensions (e.g. ``plot``, ``year``) and are sorted, so equal inputs give equal bytes.
 
-A record "counts" towards presence when its count is positive (a missing count is 1):
-a row with count 0 shows the site was surveyed, not that the taxon was there.
+A record "counts" towards presence when its count is positive: a row with count 0
+shows the site was surveyed, not that the taxon was there. How a missing or invalid
+count is read, and what counts as surveyed, is each function's ``missing_count`` /
+``invalid_count`` policy (``jobs.indicators.columns``); the defaults are
+``COUNT_DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,23 @@ from typing import Any
 
 import polars as pl
 
-from jobs.indicators.columns import COUNT, PERIOD, SITE, TAXON, Prepared, prepare
+from jobs.indicators.columns import (
+    COUNT,
+    PERIOD,
+    SITE,
+    TAXON,
+    Prepared,
+    natural_order,
+    prepare,
+)
 
 PRESENT = pl.col(COUNT) > 0
+
+#: Each indicator's default reading of a missing count. Presence indicators read a
+#: record without a count as one individual (presence-only data); summing indicators
+#: refuse to guess a number.
+COUNT_DEFAULTS = {"species_richness": "one", "occupancy": "one", "abundance": "error",
+                  "trend": "error"}
 
 
 @dataclass
@@ -31,6 +48,7 @@ class IndicatorResult:
         columns: role -> source column used.
         extra: further tables (suffix -> frame), e.g. the trend's ``insufficient`` taxa.
         details: JSON-serialisable facts for the step's details.
+        used: per input row, whether the indicator read it.
     """
 
     table: pl.DataFrame
@@ -39,6 +57,7 @@ class IndicatorResult:
     columns: dict[str, str | None]
     extra: dict[str, pl.DataFrame] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    used: pl.Series | None = None  # per input row: whether the indicator read it
 
 
 def column_overrides(**columns: str | None) -> dict[str, str | None]:
@@ -59,6 +78,7 @@ def finish(prepared: Prepared, table: pl.DataFrame, **kwargs: Any) -> IndicatorR
         dropped=prepared.dropped,
         rows_dropped=prepared.rows_dropped,
         columns=prepared.columns,
+        used=prepared.used,
         **kwargs,
     )
 
@@ -70,6 +90,8 @@ def species_richness(
     site: str | None = None,
     period: str | None = None,
     count: str | None = None,
+    missing_count: str | None = None,
+    invalid_count: str = "skip",
 ) -> IndicatorResult:
     """Number of distinct taxa recorded per site per period.
 
@@ -81,6 +103,8 @@ def species_richness(
         frame,
         column_overrides(taxon=taxon, site=site, period=period, count=count),
         ("taxon", "site", "period", "count"),
+        missing_count=missing_count or COUNT_DEFAULTS["species_richness"],
+        invalid_count=invalid_count,
     )
     table = (
         prepared.frame.group_by(SITE, PERIOD)
@@ -88,8 +112,8 @@ def species_richness(
             pl.col(TAXON).filter(PRESENT).n_unique().cast(pl.Int64).alias("species_richness"),
             pl.len().cast(pl.Int64).alias("records"),
         )
-        .sort(SITE, PERIOD)
     )
+    table = table.sort(*natural_order(table, SITE), PERIOD)
     return finish(prepared, table)
 
 
@@ -99,8 +123,13 @@ def abundance(
     taxon: str | None = None,
     period: str | None = None,
     count: str | None = None,
+    missing_count: str | None = None,
+    invalid_count: str = "skip",
 ) -> IndicatorResult:
-    """Total count per taxon per period (a record without a count counts 1).
+    """Total count per taxon per period over the surveyed rows.
+
+    A record without a count fails the indicator unless ``missing_count`` says
+    otherwise (``one``: counts 1; ``skip``: left out).
 
     Returns:
         A table ``<taxon>, <period>, total_count, records``. ``total_count`` is an
@@ -110,6 +139,8 @@ def abundance(
         frame,
         column_overrides(taxon=taxon, period=period, count=count),
         ("taxon", "period", "count"),
+        missing_count=missing_count or COUNT_DEFAULTS["abundance"],
+        invalid_count=invalid_count,
     )
     table = (
         prepared.frame.group_by(TAXON, PERIOD)
@@ -134,10 +165,13 @@ def occupancy(
     site: str | None = None,
     period: str | None = None,
     count: str | None = None,
+    missing_count: str | None = None,
+    invalid_count: str = "skip",
 ) -> IndicatorResult:
     """Share of surveyed sites where each taxon was recorded, per period.
 
-    Surveyed sites of a period are the distinct sites with any record in it. Every taxon
+    Surveyed sites of a period are the distinct sites with a surveyed row in it: the
+    ``surveyed`` column of a completed grid when present, else any record. Every taxon
     recorded anywhere gets a row for every surveyed period, so a period where it was
     not found shows occupancy 0 rather than being absent.
 
@@ -148,6 +182,8 @@ def occupancy(
         frame,
         column_overrides(taxon=taxon, site=site, period=period, count=count),
         ("taxon", "site", "period", "count"),
+        missing_count=missing_count or COUNT_DEFAULTS["occupancy"],
+        invalid_count=invalid_count,
     )
     data = prepared.frame
     surveyed = data.group_by(PERIOD).agg(

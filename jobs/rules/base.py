@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from jobs.transforms.expressions import compile_condition
+from portal.services import expression_language as language
+
 
 class RuleConfigError(Exception):
     """The rule cannot be checked against this table (unknown column, bad regex...).
@@ -156,18 +159,32 @@ def equals(frame: pl.DataFrame, column: str, value: Any) -> pl.Expr:
     return pl.col(column).cast(pl.String) == as_text_value(value)
 
 
-def condition_scope(frame: pl.DataFrame, condition: dict[str, Any] | None) -> pl.Expr | None:
-    """The rows a rule applies to: where the condition column has a value (or equals one).
+def condition_scope(frame: pl.DataFrame, condition: dict[str, Any] | str | None
+                    ) -> pl.Expr | None:
+    """The rows a rule applies to, from its ``condition``.
+
+    A condition is an expression of the transforms' condition language
+    (``portal.services.expression_language``), e.g. ``"flag in (6, 9)"``, or the object form
+    ``{"column": c}`` (c has a value) / ``{"column": c, "equals": v}`` (c equals v,
+    compared as text), which is translated into that language.
 
     Returns None when the rule has no condition (it applies to every row).
     """
     if not condition:
         return None
-    column = condition["column"]
     try:
-        require(frame, column)
-    except RuleConfigError as exc:
-        raise RuleConfigError(f"condition: {exc}") from None
-    if "equals" in condition:
-        return equals(frame, column, condition["equals"]).fill_null(False)
-    return ~empty(frame, column)
+        if isinstance(condition, str):
+            tree: language.Node = language.parse(condition)
+        else:
+            require(frame, condition["column"])
+            column = language.Column(condition["column"])
+            value = language.Literal(as_text_value(condition.get("equals")))
+            tree = (language.Binary("==", column, value) if "equals" in condition
+                    else language.IsNull(column, negated=True))
+        return compile_condition(tree, frame.schema).fill_null(False)
+    except (RuleConfigError, language.ExpressionError) as exc:
+        message = str(exc)
+        if message.startswith("no column"):
+            message = message.replace("no column", "column", 1).replace(
+                " (columns:", " not found in the table (columns:", 1)
+        raise RuleConfigError(f"condition: {message}") from None

@@ -15,6 +15,7 @@ from jobs.rules.base import (
     require,
     rule_check,
 )
+from jobs.rules.tables import referenced_table
 
 
 def _text(column: str) -> pl.Expr:
@@ -81,8 +82,14 @@ def pattern(frame: pl.DataFrame, rule: dict[str, Any], env: RuleEnv) -> RowCheck
 
 @rule_check("reference")
 def reference(frame: pl.DataFrame, rule: dict[str, Any], env: RuleEnv) -> RowCheck:
-    """Values appear in ``ref_column`` of the table ``table``; empty values pass."""
-    column, table, ref_column = rule["column"], rule["table"], rule["ref_column"]
+    """Values appear in ``ref_column`` of the table ``ref_table``; empty values pass.
+
+    (A rule written before rules named their table gives the other table as ``table``:
+    ``jobs.rules.tables.referenced_table``.)
+    """
+    column, table, ref_column = rule["column"], referenced_table(rule), rule["ref_column"]
+    if not table:
+        raise RuleConfigError("name the table holding the known values: ref_table")
     require(frame, column)
     if table not in env.tables:
         known = ", ".join(env.tables) or "none"

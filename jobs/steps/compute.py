@@ -1,9 +1,11 @@
 """The ``compute.*`` steps: indicators from ``jobs.indicators`` wrapped for the runner.
 
 Each step reads ``params.table`` (default: the primary table), maps the roles taxon /
-site / period / count to columns (params override the Darwin Core defaults), and adds
-its output under its own step key. It also appends each output to
-``ctx.lineage["outputs"]``, which is how ``publish.release`` knows what to publish.
+site / period / count to columns (params override the Darwin Core defaults), reads
+counts by its ``missing_count`` / ``invalid_count`` policy, and adds its output under
+its own step key. Its details record the rows it used (``jobs.steps.usage``). It
+also appends each output to ``ctx.lineage["outputs"]``, which is how
+``publish.release`` knows what to publish.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from jobs.indicators import (
     species_richness,
     trend,
 )
+from jobs.indicators.columns import SURVEYED_COLUMN
 from jobs.registry import register
 from jobs.steps.base import StepContext, StepError, StepResult, frame_fingerprint
+from jobs.steps.usage import usage
 
 Indicator = Callable[..., IndicatorResult]
 
@@ -57,8 +61,10 @@ def run_indicator(
     table_name = ctx.params.get("table") or ctx.primary_table
     frame = ctx.table(table_name)
     columns = {role: ctx.params.get(role) for role in roles}
+    policies = {name: ctx.params[name] for name in ("missing_count", "invalid_count")
+                if ctx.params.get(name)}
     try:
-        result = indicator(frame, **columns, **extra)
+        result = indicator(frame, **columns, **policies, **extra)
     except ColumnError as exc:
         raise StepError(f"{ctx.step_key}: {exc}") from exc
     for reason, rows in result.dropped.items():
@@ -73,7 +79,13 @@ def run_indicator(
     fingerprints = {name: frame_fingerprint(out) for name, out in tables.items()}
     for name, out in tables.items():
         record_output(ctx, name, out, fingerprints[name])
-    ctx.log(f"{ctx.step_key}: {result.table.height} rows from {frame.height}")
+    used = usage(ctx, table_name, frame.height, result.used, result.dropped)
+    ctx.log(f"{ctx.step_key}: {result.table.height} rows from {used['used']} of "
+            f"{frame.height} input rows")
+    if used["flagged_used"]["rows"]:
+        ctx.log(f"includes {used['flagged_used']['rows']} rows that failed rules in the "
+                "last validation (flagged, not removed: transform.exclude_rejected removes "
+                "them)")
     return StepResult(
         rows_in=frame.height,
         rows_out=result.table.height,
@@ -82,6 +94,9 @@ def run_indicator(
             "input_table": table_name,
             "columns": result.columns,
             "dropped": result.dropped,
+            "usage": used,
+            "surveyed_from": "surveyed column" if SURVEYED_COLUMN in frame.columns
+            else "any record",
             "tables": {name: out.height for name, out in tables.items()},
             **result.details,
         },

@@ -199,8 +199,8 @@ def test_snail_defaults_come_from_darwin_core(snails, snail_rows):
     assert computed == {key: len(names) for key, names in expected.items()}
 
 
-def test_missing_counts_count_one(snails, snail_rows):
-    table = abundance(snails).table
+def test_missing_counts_count_one_when_asked(snails, snail_rows):
+    table = abundance(snails, missing_count="one").table
     rows = snail_rows
     assert sum(1 for r in rows if not r["organismQuantity"]) == 40
     expected = sum(float(r["organismQuantity"] or 1) for r in rows)
@@ -235,7 +235,7 @@ def test_period_falls_back_to_event_date_year():
             "individualCount": ["2", "", "3", "1"],
         }
     )
-    table = abundance(frame).table
+    table = abundance(frame, missing_count="one").table
     assert table.columns == ["scientificName", "year", "total_count", "records"]
     assert table.rows() == [("A a", 2019, 2, 1), ("A a", 2020, 1, 1), ("B b", 2020, 4, 2)]
 

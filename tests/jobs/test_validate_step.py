@@ -118,11 +118,14 @@ def test_the_snails_pass_darwin_core_checks_with_warnings_only(make_ctx, snails)
     failed = {r["id"]: r["severity"] for r in result.details["rules"] if not r["passed"]}
     assert failed == {"quantity": "warning"}
     assert result.details["blocking"] == []
-    assert (result.rows_in, result.rows_rejected, result.rows_out) == (389, 40, 349)
+    # A validation flags rows and removes none: every row goes on to the next step.
+    assert (result.rows_in, result.rows_rejected, result.rows_out) == (389, 40, 389)
+    assert result.details["usage"] == {"table": "data", "rows": 389, "flagged": 40}
     rejected = report(result)
     assert rejected.height == 40
     assert set(rejected.get_column("_rule_ids")) == {"quantity"}
-    assert rejected.columns[0] == "_row" and rejected.columns[-1] == "_rule_ids"
+    assert set(rejected.get_column("_table")) == {"data"}
+    assert rejected.columns[:2] == ["_table", "_row"] and rejected.columns[-1] == "_rule_ids"
     json.dumps(result.details)  # stored as JSON by the runner
 
 
@@ -165,7 +168,7 @@ def test_the_ant_census_shows_its_real_defects(make_ctx, ants):
     assert by_id["known-species"]["passed"] and by_id["plot-range"]["passed"]
     rejected = report(result)
     assert result.rows_rejected == rejected.height
-    assert result.rows_out == ants.height - rejected.height
+    assert result.rows_out == ants.height
     # The vocabulary read is an input of the run, like the data itself.
     [vocabulary] = ctx.lineage["inputs"]
     assert vocabulary["uri"] == ANT_SPECIES and vocabulary["step"] == "checks"
@@ -200,7 +203,7 @@ def test_no_rules_still_writes_an_empty_report(make_ctx, snails):
     path = Path(result.files["rejection_report"])
     assert path.name == "rejections.csv"
     assert report(result).height == 0
-    assert report(result).columns == ["_row", *snails.columns, "_rule_ids"]
+    assert report(result).columns == ["_table", "_row", *snails.columns, "_rule_ids"]
     assert result.output_fingerprint == sha256_file(path)
 
 
