@@ -12,15 +12,16 @@ Method (documented choice):
 * a taxon recorded (total > 0) in fewer than ``min_years`` years gets no trend: it is
   listed in the ``insufficient`` table instead of being guessed.
 
-Everything is computed with group_by aggregations; the only Python loop is over the
-handful of distinct degrees of freedom when looking up t quantiles.
+Everything is computed with group_by aggregations; t quantiles come from scipy.stats.
+This is the simple log-linear trend of totals, for exploration: it has no site effects,
+so it follows changes in which sites were surveyed. Published indices and trends use
+TRIM (``jobs.indicators.trim``).
 """
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
+from scipy import special, stats
 
 from jobs.indicators.columns import COUNT, PERIOD, TAXON, prepare
 from jobs.indicators.measures import IndicatorResult, column_overrides, finish
@@ -28,71 +29,29 @@ from jobs.indicators.measures import IndicatorResult, column_overrides, finish
 MIN_YEARS_FLOOR = 3  # two points always fit a line exactly: no interval is possible
 
 
-def _continued_fraction(a: float, b: float, x: float) -> float:
-    """Lentz's evaluation of the incomplete beta function's continued fraction."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < eps:
-            break
-    return result
-
-
 def regularized_beta(a: float, b: float, x: float) -> float:
-    """The regularized incomplete beta function I_x(a, b) for 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _continued_fraction(b, a, 1.0 - x) / b
+    """The regularized incomplete beta function I_x(a, b) for 0 <= x <= 1 (scipy.special)."""
+    return float(special.betainc(a, b, min(max(x, 0.0), 1.0)))
 
 
 def t_cdf(t: float, df: float) -> float:
     """Cumulative distribution function of Student's t with ``df`` degrees of freedom."""
-    tail = 0.5 * regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
+    return float(stats.t.cdf(t, df))
 
 
 def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF).
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (scipy.stats.t.ppf).
 
     Args:
         p: probability strictly between 0 and 1 (0.975 for a two-sided 95% interval).
         df: degrees of freedom, > 0.
 
     Returns:
-        t such that P(T <= t) = p, accurate to about 1e-10.
+        t such that P(T <= t) = p.
     """
     if not 0.0 < p < 1.0 or df <= 0:
         raise ValueError("t_quantile needs 0 < p < 1 and df > 0")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    while high - low > 1e-11:
-        middle = (low + high) / 2.0
-        if t_cdf(middle, df) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
+    return float(stats.t.ppf(p, df))
 
 
 def yearly_totals(frame: pl.DataFrame) -> pl.DataFrame:
@@ -134,6 +93,8 @@ def trend(
     period: str | None = None,
     count: str | None = None,
     min_years: int = 5,
+    missing_count: str = "error",
+    invalid_count: str = "skip",
 ) -> IndicatorResult:
     """Percent change per year per taxon from a log-linear fit of yearly totals.
 
@@ -141,6 +102,8 @@ def trend(
         frame: the input table; ``period`` must hold years.
         taxon / period / count: column names (None: the Darwin Core default).
         min_years: fewest years with the taxon recorded for a trend (at least 3).
+        missing_count / invalid_count: how missing and invalid counts are read
+            (``jobs.indicators.columns.prepare``).
 
     Returns:
         ``table``: ``<taxon>, n_years, years_recorded, first_year, last_year, slope, se,
@@ -153,6 +116,8 @@ def trend(
         frame,
         column_overrides(taxon=taxon, period=period, count=count),
         ("taxon", "period", "count"),
+        missing_count=missing_count,
+        invalid_count=invalid_count,
     )
     grid = yearly_totals(prepared.frame)
     recorded = pl.col(PERIOD).filter(pl.col("total") > 0)

@@ -120,7 +120,7 @@ def test_step_errors_name_the_problem(tmp_path, ants):
     "step_type", sorted(n for n in BUILTIN_STEP_TYPES if n.startswith("compute."))
 )
 def test_each_declared_compute_type_is_registered_and_its_example_valid(step_type):
-    assert get_step(step_type).__module__ == "jobs.steps.compute"
+    assert get_step(step_type).__module__.startswith("jobs.steps.")
     definition = {
         "steps": [{"key": "c", "type": step_type, "params": STEP_TYPES[step_type]["example"]}]
     }
