@@ -1,0 +1,128 @@
+"""Keyset pages for the lists that grow without bound (alerts, runs).
+
+An OFFSET page reads and discards every row before it, and a ``COUNT(*)`` of the whole
+filtered set runs on every request; both grow with the data. A keyset page instead
+continues from the last row shown, ``(sort value, id) < (cursor)``, on an index
+ordered the same way, and the count stops at :data:`COUNT_CAP` ("1,000+").
+
+A cursor is the sort value and id of a boundary row, as an opaque URL-safe string; a
+cursor that does not parse is ignored (the first page), never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+
+from portal.extensions import db
+
+#: Counts stop here: the pager says "1,000+" rather than count every row.
+COUNT_CAP = 1000
+
+
+@dataclass
+class KeysetPage:
+    """One keyset page: the rows, a bounded total, and cursors to the neighbours."""
+
+    items: list[Any]
+    per_page: int
+    total: int
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+    @property
+    def total_is_exact(self) -> bool:
+        """Whether ``total`` is the full count (False: there are more than COUNT_CAP)."""
+        return self.total <= COUNT_CAP
+
+    @property
+    def total_label(self) -> str:
+        """The total as shown: ``"42"`` or ``"1,000+"``."""
+        return f"{self.total:,}" if self.total_is_exact else f"{COUNT_CAP:,}+"
+
+
+def encode_cursor(value: datetime, ident: int) -> str:
+    """An opaque cursor for the row with sort ``value`` and ``ident``."""
+    raw = f"{value.isoformat()}|{ident}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The ``(value, id)`` of a cursor, or None when absent or malformed."""
+    if not cursor or len(cursor) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value, ident = raw.rsplit("|", 1)
+        parsed = datetime.fromisoformat(value)
+        return (parsed, int(ident)) if parsed.tzinfo is not None else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def bounded_count(query: Select, id_column: Any, cap: int = COUNT_CAP) -> int:
+    """Count the rows of ``query`` up to ``cap + 1`` (more than ``cap`` reads as "cap+")."""
+    limited = query.with_only_columns(id_column).order_by(None).limit(cap + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(limited)) or 0
+
+
+def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str | None,
+                before: str | None, per_page: int, ascending: bool = False) -> KeysetPage:
+    """Return a page of ``query`` ordered by ``(sort_column, id_column)``, newest first
+    (or oldest first when ``ascending``).
+
+    Args:
+        query: the filtered, scoped ORM select (entities with ``sort_column`` / id).
+        sort_column / id_column: the order (descending unless ``ascending``); the id
+            breaks ties. Both directions read the same index, forwards or backwards.
+        after: a cursor: the rows that follow it in this order (the next page).
+        before: a cursor: the rows that precede it (the previous page), used when
+            ``after`` is absent.
+        per_page: rows per page.
+        ascending: oldest first.
+
+    Returns:
+        A KeysetPage with a bounded total (two statements: count and page).
+    """
+    total = bounded_count(query, id_column)
+    key = tuple_(sort_column, id_column)
+    following = decode_cursor(after)
+    preceding = decode_cursor(before) if not following else None
+
+    def beyond(cursor: tuple, forwards: bool):  # rows after ``cursor`` in reading direction
+        return key > cursor if forwards == ascending else key < cursor
+
+    def ordered(forwards: bool) -> tuple:
+        up = forwards == ascending
+        return ((sort_column.asc(), id_column.asc()) if up
+                else (sort_column.desc(), id_column.desc()))
+
+    if preceding:
+        rows = list(db.session.scalars(
+            query.where(beyond(preceding, False)).order_by(*ordered(False))
+            .limit(per_page + 1)).unique())
+        more_before = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        return KeysetPage(rows, per_page, total,
+                          next_cursor=_cursor(rows[-1], sort_column, id_column) if rows else None,
+                          prev_cursor=_cursor(rows[0], sort_column, id_column)
+                          if rows and more_before else None)
+    if following:
+        query = query.where(beyond(following, True))
+    rows = list(db.session.scalars(
+        query.order_by(*ordered(True)).limit(per_page + 1)).unique())
+    more_after = len(rows) > per_page
+    rows = rows[:per_page]
+    return KeysetPage(rows, per_page, total,
+                      next_cursor=_cursor(rows[-1], sort_column, id_column)
+                      if rows and more_after else None,
+                      prev_cursor=_cursor(rows[0], sort_column, id_column)
+                      if rows and following else None)
+
+
+def _cursor(row: Any, sort_column: Any, id_column: Any) -> str:
+    return encode_cursor(getattr(row, sort_column.key), getattr(row, id_column.key))
