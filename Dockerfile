@@ -11,4 +11,5 @@ RUN pip install --no-cache-dir --no-deps -e . \
     && chown -R portal /srv /app
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "--access-logfile", "-", "wsgi:app"]
+# Workers and threads: gunicorn.conf.py (WEB_CONCURRENCY, GUNICORN_THREADS; docs/runbook.md).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "wsgi:app"]

@@ -17,8 +17,17 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from portal.redact import mask_secrets
+
 jobs_cli = AppGroup("jobs", help="Run RQ workers and the scheduler.")
 ops_cli = AppGroup("ops", help="Operate programmes from cron or CI.")
+
+
+def _startup_line(process: str) -> None:
+    """Say where this process connects, passwords masked (operators read it in logs)."""
+    from portal.redact import describe_connections
+
+    click.echo(f"{process}: {describe_connections(current_app.config)}")
 
 
 @jobs_cli.command("worker")
@@ -31,39 +40,42 @@ def worker_command(queues: str, burst: bool, name: str | None) -> None:
     from jobs.worker import run_worker
 
     names = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    _startup_line("worker")
     run_worker(current_app._get_current_object(), names, burst=burst, name=name)
 
 
 @jobs_cli.command("scheduler")
 @click.option("--burst", is_flag=True, help="Enqueue what is due once and quit.")
 def scheduler_command(burst: bool) -> None:
-    """Run rq-scheduler with the periodic dispatch_due and reconcile jobs."""
+    """Run the scheduler loop: the due scan and the reconciler on every tick."""
     from jobs.scheduler import run_scheduler
 
+    _startup_line("scheduler")
     run_scheduler(current_app._get_current_object(), burst=burst)
 
 
 @ops_cli.command("run-due")
 def run_due_command() -> None:
     """Start runs for every programme whose cadence fell due (once, now)."""
-    from portal.services.scheduling import dispatch_due
+    from portal.services.periodic import dispatch_tick
 
-    summary = dispatch_due()
-    click.echo(f"due: {summary.due}  created: {len(summary.created)}  "
-               f"deferred (active run): {len(summary.deferred)}  raced: {summary.raced}  "
-               f"dispatch delayed: {summary.dispatch_delayed}")
+    summary = dispatch_tick()  # also records the tick, for cron set-ups without a scheduler
+    click.echo(f"due: {summary['due']}  created: {summary['created']}  "
+               f"deferred (active run): {summary['deferred']}  raced: {summary['raced']}  "
+               f"dispatch delayed: {summary['dispatch_delayed']}")
 
 
 @ops_cli.command("reconcile")
 def reconcile_command() -> None:
     """Re-dispatch queued runs Redis lost; fail runs whose worker was lost."""
-    from portal.services.reconcile import reconcile
+    from portal.services.periodic import reconcile_tick
 
-    summary = reconcile()
-    click.echo(f"re-dispatched: {len(summary.redispatched)}  worker lost: {len(summary.lost)}  "
-               f"failed in RQ: {len(summary.failed_in_rq)}  cancelled: {len(summary.cancelled)}")
-    if summary.redis_error:
-        click.echo(f"warning: {summary.redis_error}", err=True)
+    summary = reconcile_tick()  # also records the tick, for cron set-ups without a scheduler
+    click.echo(f"re-dispatched: {summary['redispatched']}  worker lost: {summary['lost']}  "
+               f"failed in RQ: {summary['failed_in_rq']}  cancelled: {summary['cancelled']}  "
+               f"retried: {summary['retried']}")
+    if summary["redis_error"]:
+        click.echo(f"warning: {summary['redis_error']}", err=True)
 
 
 @ops_cli.command("list")
@@ -110,7 +122,8 @@ def run_command(code: str, dry_run: bool, run_type: str, wait: bool, timeout: fl
         result = queue_run(programme, None, run_type=run_type, dry_run=dry_run,
                            trigger="integration")
     except DomainError as error:
-        raise click.ClickException(f"{error.field or 'error'}: {error.message}") from error
+        raise click.ClickException(
+            mask_secrets(f"{error.field or 'error'}: {error.message}")) from error
     run_id = result.run.id
     click.echo(f"run {result.run.uuid} {result.message}")
     if not wait:
@@ -127,7 +140,7 @@ def run_command(code: str, dry_run: bool, run_type: str, wait: bool, timeout: fl
             sys.exit(2)
         time.sleep(0.2)
     click.echo(f"run {run.uuid} {run.status}"
-               + (f": {run.error_message}" if run.error_message else ""))
+               + (f": {mask_secrets(run.error_message)}" if run.error_message else ""))
     if run.status != "succeeded":
         sys.exit(1)
 
@@ -141,6 +154,8 @@ def replay_command(run_id: str, sandbox: Path | None) -> None:
     from jobs.replay import replay
     from portal.extensions import db
     from portal.models import MonitoringProgrammeRun
+    from portal.services.safezip import ZipLimits
+    from portal.services.shared_folders import granted_folders, namespace
     column = MonitoringProgrammeRun.id if run_id.isdigit() else MonitoringProgrammeRun.uuid
     run = db.session.scalar(select(MonitoringProgrammeRun)
                             .where(column == (int(run_id) if run_id.isdigit() else run_id)))
@@ -153,12 +168,19 @@ def replay_command(run_id: str, sandbox: Path | None) -> None:
     report = replay(executed.get("definition") or run.programme.pipeline_definition_json,
                     executed.get("rules") or run.programme.data_quality_rules_json,
                     run.lineage_json,
-                    data_root=Path(current_app.config["DATA_ROOT"]),
+                    data_root=namespace(current_app.config["DATA_ROOT"], run.programme.code),
                     store_root=Path(current_app.config["LINEAGE_STORE"]),
                     sandbox_dir=sandbox, programme_code=run.programme.code,
-                    now=run.started_at)
+                    now=run.started_at,
+                    shared_folders=granted_folders(run.programme_id,
+                                                   current_app.config["DATA_ROOT"]),
+                    zip_limits=ZipLimits.from_config(current_app.config))
     click.echo(json.dumps(report, indent=2, default=str))
     click.echo(f"replay of run {run.uuid}: "
                + ("identical" if report.get("identical") else "DIFFERENT"))
     if not report.get("identical"):
         sys.exit(1)
+
+
+# Further `flask ops` commands: export/apply (programmes as code), rerun/cleanup-work.
+from jobs import ops_documents, ops_runs  # noqa: E402,F401

@@ -44,7 +44,8 @@ def load_builtin_steps() -> None:
         return
     import importlib
 
-    for module in ("ingest", "validate", "compute", "publish"):
+    for module in ("ingest", "camtrap", "validate", "transform", "compute", "trim", "msi",
+                   "publish"):
         try:
             importlib.import_module(f"jobs.steps.{module}")
         except ModuleNotFoundError as exc:  # a step family not built yet

@@ -9,16 +9,13 @@ release is never seen half-written nor modified afterwards.
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from jobs.steps.base import sha256_bytes, sha256_file
+from portal.services.candidates import discard, take_version
 
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -75,26 +72,6 @@ def same_files(release_dir: Path, files: Mapping[str, bytes], suffix: str = ".cs
     return all(sha256_file(existing[name]) == sha256_bytes(files[name]) for name in wanted)
 
 
-def _seal(folder: Path) -> None:
-    for path in folder.iterdir():
-        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    folder.chmod(
-        stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-    )
-
-
-def _unseal(folder: Path) -> None:
-    folder.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    for path in folder.iterdir():
-        path.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
-
-
-def _discard(folder: Path) -> None:
-    if folder.exists():
-        _unseal(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 MetadataBuilder = Callable[[str], Mapping[str, bytes]]
 
 
@@ -126,20 +103,11 @@ def commit_release(
             if latest is not None and same_files(base / latest, data_files):
                 return latest, False
             version = next_version(latest, bump)
-            _unseal(staging)
-            for name, data in metadata(version).items():
-                (staging / name).write_bytes(data)
-            _seal(staging)
-            try:
-                os.rename(staging, base / version)
-            except OSError as exc:  # another publisher took this version first
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                continue
-            return version, True
+            if take_version(staging, base, version, metadata(version)):
+                return version, True
         raise ReleaseError(f"no free version in {base} after {MAX_ATTEMPTS} attempts")
     finally:
-        _discard(staging)
+        discard(staging)
 
 
 def planned_version(base: Path, data_files: Mapping[str, bytes], bump: str = "minor") -> str | None:

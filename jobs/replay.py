@@ -21,6 +21,7 @@ import polars as pl
 from jobs.lineage import canonical_sha256
 from jobs.registry import get_step
 from jobs.steps.base import StepContext, StepError, StepResult, sha256_file
+from portal.services.safezip import ZipLimits
 
 
 @dataclass
@@ -54,11 +55,18 @@ def execute_steps(
     now: datetime | None = None,
     dry_run: bool = False,
     replay_inputs: dict[str, Path] | None = None,
+    shared_folders: Mapping[str, Path] | None = None,
+    zip_limits: ZipLimits | None = None,
+    licence: str | None = None,
 ) -> Execution:
     """Run a pipeline's steps in order in this process, stopping at the first not succeeded.
 
     A step that raises ``StepError`` (or anything else) is recorded as failed with the
     message. The primary table is the first one an ``ingest.*`` step produces.
+    ``data_root`` is the programme's namespace ``DATA_ROOT/<CODE>``; ``shared_folders``
+    maps the shared folders granted to it to their folders; ``zip_limits`` are the
+    deployment's ``ZIP_*`` limits (the defaults when None); ``licence`` is the
+    programme's release licence (``StepContext.programme_licence``).
 
     Returns:
         The results in order, the final tables and the lineage the steps built.
@@ -83,6 +91,9 @@ def execute_steps(
             primary_table=primary,
             lineage=execution.lineage,
             replay_inputs=replay_inputs,
+            shared_folders=dict(shared_folders or {}),
+            zip_limits=zip_limits or ZipLimits(),
+            programme_licence=licence,
         )
         try:
             result = get_step(step["type"])(ctx)
@@ -145,6 +156,13 @@ def _compare(kind: str, recorded: Mapping[str, Any], replayed: Mapping[str, Any]
     ]
 
 
+def _recorded_licence(lineage: Mapping[str, Any]) -> str | None:
+    """The licence the recorded release was published under (the programme's may have
+    changed since); releases recorded before licences were required were CC0-1.0."""
+    release = lineage.get("release") or {}
+    return release.get("licence") or ("CC0-1.0" if release else None)
+
+
 def replay(
     definition: Mapping[str, Any],
     rules: Any,
@@ -155,17 +173,22 @@ def replay(
     sandbox_dir: Path,
     programme_code: str | None = None,
     now: datetime | None = None,
+    shared_folders: Mapping[str, Path] | None = None,
+    zip_limits: ZipLimits | None = None,
 ) -> dict[str, Any]:
     """Re-run a recorded run from its stored inputs and compare every fingerprint.
 
     Args:
         definition / rules: the pipeline definition and rule set the run used.
         lineage: the run's record from ``build_lineage`` (a bare ``ctx.lineage`` also works).
-        data_root: DATA_ROOT (steps that read reference files still need it).
+        data_root: the programme's namespace ``DATA_ROOT/<CODE>`` (steps that read
+            reference files still need it).
         store_root: the content-addressed store of raw inputs.
         sandbox_dir: an empty folder for the replay's releases and scratch files.
         programme_code: the programme's code (default: the lineage's, else "REPLAY").
         now: the original run's reference time, for rules that depend on it.
+        shared_folders: the shared folders granted to the programme, by name.
+        zip_limits: the deployment's ``ZIP_*`` limits (the defaults when None).
 
     Returns:
         ``{"identical": bool, "compared": [...], "differences": [...], "steps": [...]}``;
@@ -194,6 +217,9 @@ def replay(
         store_root=sandbox / "store",
         now=now,
         replay_inputs=replay_inputs,
+        shared_folders=shared_folders,
+        zip_limits=zip_limits,
+        licence=_recorded_licence(lineage),
     )
     steps = [
         {"key": step["key"], "status": result.status, "message": result.message}

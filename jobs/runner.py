@@ -4,6 +4,12 @@ claim (queued → running, atomically) → validate the definitions again → re
 planned steps → execute them in order (timeout, retries, heartbeat, cancel at step
 boundaries) → finalise (succeeded | blocked | failed | cancelled) with the output
 summary and the lineage record.
+
+At every step boundary the runner also notices a graceful stop (SIGTERM: the run is
+handed back to the queue as a new attempt, ``jobs.graceful``) and a run that is no
+longer its own (the reconciler ended it, e.g. after a database outage made the
+heartbeat stale): it then stops without touching the run. Boundary writes wait out a
+short database outage (``jobs.dbretry``).
 """
 
 from __future__ import annotations
@@ -17,17 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from jobs import graceful, step_outputs
+from jobs.dbretry import with_db_retry
 from jobs.heartbeat import Heartbeat, StepTimeout, call_with_timeout
 from jobs.registry import get_step, load_builtin_steps
 from jobs.steps.base import StepContext, StepError, StepResult, TransientStepError
+from portal.credentials import declared_credentials
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep, utcnow
-from portal.services import dispatch
+from portal.redact import mask_secrets
+from portal.services import dispatch, step_logs
+from portal.services.credential_checks import credential_errors
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
 from portal.services.runs import IllegalTransition, get_run, transition
+from portal.services.safezip import ZipLimits
+from portal.services.shared_folders import granted_folders, namespace, source_problems
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +124,13 @@ def emit_openlineage(run_id: int) -> None:
 
 
 def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **extra: Any) -> str:
+    run_id = inspect(run).identity[0]  # no attribute load: the session may be expired
     try:
-        transition(get_run(run.id) or run, status, message=message, **extra)
+        with_db_retry(lambda: transition(get_run(run_id) or run, status, message=message,
+                                         **extra), f"run {run_id}: finalise")
     except IllegalTransition as error:  # the reconciler or a cancel got there first
-        log.warning("run %s not finalised as %s: %s", run.uuid, status, error)
-        current = get_run(run.id)
+        log.warning("run %s not finalised as %s: %s", run_id, status, error)
+        current = get_run(run_id)
         return current.status if current else status
     return status
 
@@ -134,8 +149,19 @@ class PipelineExecution:
         programme = run.programme
         self.programme = programme
         self.programme_code = programme.code
+        self.review_required = bool(programme.publish_requires_review)  # the sign-off gate
         self.definition = programme.pipeline_definition_json or {"steps": []}
         self.rules_doc = programme.data_quality_rules_json or {"rules": []}
+        # A re-run or resume (services.rerun) executes its parent's definition and rules.
+        self.requested = step_outputs.requested(run.input_summary_json)
+        if self.requested:
+            self.definition = self.requested["definition"]
+            self.rules_doc = self.requested["rules"]
+        # Read once at run start: a grant revoked mid-run takes effect at the next run.
+        self.namespace = namespace(self.config["DATA_ROOT"], programme.code)
+        self.licence = (programme.licence or "").strip() or None
+        self.shared_folders = granted_folders(programme.id, self.config["DATA_ROOT"])
+        self.source_problems = source_problems(programme.id, self.definition, self.rules_doc)
         self.tables: dict[str, Any] = {}
         self.lineage: dict[str, Any] = {"inputs": [], "outputs": [], "release": None}
         self.primary: str | None = None
@@ -145,22 +171,40 @@ class PipelineExecution:
     def run(self) -> str:
         """Execute the selected steps and finalise the run; return its final status."""
         load_builtin_steps()
-        problems = [("pipeline definition", e) for e in validate_pipeline(self.definition)]
+        problems = [("pipeline definition", e) for e in validate_pipeline(self.definition)
+                    or credential_errors(self.definition)]
         problems += [("rule set", e) for e in validate_rules(self.rules_doc)]
+        problems += [("pipeline definition" if e.path.startswith("$.steps") else "rule set", e)
+                     for e in self.source_problems]
         if problems:
             what, error = problems[0]
             return _finish(self.run_row, "failed", f"the {what} is invalid at {error}")
         planned = select_steps(self.definition, self.run_type)
         rows = self._record_plan(planned)
-        for step, row in zip(planned, rows, strict=True):
-            if self._cancel_requested():
+        try:
+            start = step_outputs.resume_into(self, planned, rows)
+        except step_outputs.OutputsUnavailable as error:
+            return _finish(self.run_row, "failed", f"cannot resume: {error}")
+        for step, row in list(zip(planned, rows, strict=True))[start:]:
+            boundary = self._boundary()
+            if boundary == "gone":
+                return "abandoned: the run was ended elsewhere"
+            if boundary == "cancel":
                 return _finish(self.run_row, "cancelled", "cancelled at a step boundary",
                                **self._final_records())
-            result = self._execute_step(step, row)
+            if graceful.stop_requested():
+                return graceful.hand_back(self.run_id, f"before step {step['key']}")
+            try:
+                result = self._execute_step(step, row)
+            except graceful.WorkerStopping as error:
+                return graceful.hand_back(self.run_id, f"({error})")
             if result.status != "succeeded":
                 reason = f"step {step['key']} {result.status}: {result.message or 'no reason'}"
                 return _finish(self.run_row, result.status, reason, **self._final_records())
-        return _finish(self.run_row, "succeeded", None, **self._final_records())
+        release = self.lineage.get("release") or {}
+        # A staged candidate waits for a reviewer (portal.services.review).
+        final = "awaiting_review" if release.get("staged") else "succeeded"
+        return _finish(self.run_row, final, None, **self._final_records())
 
     def _record_plan(self, planned: list[dict[str, Any]]) -> list[MonitoringProgrammeRunStep]:
         begin_write()
@@ -177,9 +221,25 @@ class PipelineExecution:
                         if step["type"].startswith("ingest.")],
             # What this run executed, so a replay uses it even after the programme changes.
             "definition": self.definition, "rules": self.rules_doc,
+            **({"requested": self.requested} if self.requested else {}),
         }
         db.session.commit()
         return rows
+
+    def _boundary(self) -> str:
+        """At a step boundary: "gone" (no longer running), "cancel" or "go"."""
+        def read():
+            row = db.session.execute(
+                select(MonitoringProgrammeRun.status, MonitoringProgrammeRun.cancel_requested)
+                .where(MonitoringProgrammeRun.id == self.run_id)).first()
+            db.session.rollback()
+            return row
+
+        row = with_db_retry(read, f"run {self.run_uuid}: step boundary")
+        if row is None or row.status != "running":
+            return "gone"
+        return "cancel" if row.cancel_requested or self.heartbeat.cancel_requested.is_set() \
+            else "go"
 
     def _cancel_requested(self) -> bool:
         if self.heartbeat.cancel_requested.is_set():
@@ -194,18 +254,25 @@ class PipelineExecution:
             run_uuid=self.run_uuid, programme_code=self.programme_code,
             step_key=step["key"], params=dict(step.get("params") or {}),
             rules=list(self.rules_doc.get("rules", [])),
-            data_root=Path(self.config["DATA_ROOT"]),
+            data_root=self.namespace, shared_folders=dict(self.shared_folders),
             publish_root=Path(self.config["PUBLISH_ROOT"]), work_dir=work_dir,
             store_root=Path(self.config["LINEAGE_STORE"]), dry_run=self.dry_run,
             now=self.now, tables=self.tables, primary_table=self.primary, lineage=self.lineage,
             http_allowlist=list(self.config.get("HTTP_ALLOWLIST") or []),
+            credentials=declared_credentials(current_app),
+            zip_limits=ZipLimits.from_config(self.config),
+            programme_licence=self.licence, review_required=self.review_required,
         )
 
     def _execute_step(self, step: dict[str, Any], row: MonitoringProgrammeRunStep) -> StepResult:
-        begin_write()
         started = utcnow()
-        row.status, row.started_at = "running", started
-        db.session.commit()
+
+        def mark_running() -> None:
+            begin_write()
+            row.status, row.started_at = "running", started
+            db.session.commit()
+
+        with_db_retry(mark_running, f"run {self.run_uuid}: start step {step['key']}")
         work_dir = Path(self.config["WORK_ROOT"]) / self.run_uuid
         work_dir.mkdir(parents=True, exist_ok=True)
         timeout = float(step.get("timeout_seconds") or self.config["STEP_TIMEOUT_SECONDS"])
@@ -226,6 +293,8 @@ class PipelineExecution:
                 delay = float(self.config["STEP_RETRY_BASE_SECONDS"]) * 2 ** (attempts - 1)
                 extra_log.append(f"attempt {attempts} failed ({error}); retrying in {delay:g} s")
                 time.sleep(delay)
+            except graceful.WorkerStopping:
+                raise  # not the step's fault: the run is handed back
             except StepTimeout as error:
                 result = StepResult(status="failed", message=str(error))
                 break
@@ -239,9 +308,14 @@ class PipelineExecution:
         self.tables.update(result.tables)
         if self.primary is None and result.tables and step["type"].startswith("ingest."):
             self.primary = next(iter(result.tables))
-        self._store_step(row, step, result, started, attempts, ctx.log_lines + extra_log)
+        with_db_retry(lambda: self._store_step(row, step, result, started, attempts,
+                                               ctx.log_lines + extra_log),
+                      f"run {self.run_uuid}: store step {step['key']}")
         if step["type"].startswith("validate.") and not self.dry_run:
             self._sync_alerts(result)
+        if result.status == "succeeded":
+            step_outputs.save(self.config["WORK_ROOT"], self.run_uuid, row.ordering,
+                              self.tables, self.primary, self.lineage, self.records)
         return result
 
     def _store_step(self, row: MonitoringProgrammeRunStep, step: dict[str, Any],
@@ -252,14 +326,16 @@ class PipelineExecution:
         details = _json_safe({**result.details, "message": result.message,
                               "input_fingerprint": result.input_fingerprint,
                               "output_fingerprint": result.output_fingerprint,
-                              "files": result.files})
+                              "files": self._work_relative(result.files)})
         row.status, row.finished_at, row.attempts = result.status, finished, attempts
         row.duration_seconds = (finished - started).total_seconds()
         row.rows_in, row.rows_out = result.rows_in, result.rows_out
         row.rows_rejected = result.rows_rejected
         row.details_json = details
         excerpt = "\n".join([*lines, *([result.message] if result.message else [])])
-        row.log_excerpt = excerpt[-LOG_EXCERPT_CHARS:] or None
+        row.log_excerpt = mask_secrets(excerpt[-LOG_EXCERPT_CHARS:]) or None
+        step_logs.write(self.config["WORK_ROOT"], self.run_uuid, row.ordering,
+                        mask_secrets(excerpt))
         db.session.commit()
         self.records.append({
             "key": step["key"], "type": step["type"], "status": result.status,
@@ -269,6 +345,15 @@ class PipelineExecution:
             "output_fingerprint": result.output_fingerprint, "details": details,
             "duration_seconds": row.duration_seconds,
         })
+
+    def _work_relative(self, files: dict[str, str]) -> dict[str, str]:
+        """Files kept by a step, relative to WORK_ROOT: no server path reaches pages or API."""
+        root = Path(self.config["WORK_ROOT"]).resolve()
+        kept = {}
+        for name, value in files.items():
+            path = Path(value).resolve()
+            kept[name] = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+        return kept
 
     def _sync_alerts(self, result: StepResult) -> None:
         rule_results = result.details.get("rules")
@@ -304,6 +389,9 @@ class PipelineExecution:
             record = build_lineage(self.definition, self.rules_doc, code_version,
                                    self.records, self.lineage)
             record.update(programme_code=self.programme_code, run_uuid=self.run_uuid)
+            if self.requested:  # a re-run or resume names its parent run
+                record.update(parent_run=self.requested["parent_run"],
+                              resumed_from_step=self.requested.get("resume_from"))
             return _json_safe(record)
         except Exception:  # a lineage bug must not lose the run's outcome
             log.exception("run %s: build_lineage failed; storing a minimal record",

@@ -34,12 +34,19 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
         app.config.update(test_config)
     app.config["PORTAL_ENV"] = name
     os.makedirs(app.instance_path, exist_ok=True)
+    from portal import credentials, redact
+
+    redact.install_log_masking()
+    credentials.init_app(app)  # a wrong credential declaration stops the start, named
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    from portal import request_guards
+
+    request_guards.init_app(app)  # before the blueprints: it bounds the <int:> converter
     _configure_sqlite(app)
 
     from portal import errors, security
@@ -65,6 +72,9 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
     for blueprint in (runs_bp, alerts_bp, audit_bp, metrics_bp, health_bp, account_bp,
                       authoring_bp):
         app.register_blueprint(blueprint)
+    from portal.notifications import bp as notifications_bp
+
+    app.register_blueprint(notifications_bp)
     errors.init_app(app)
     security.init_app(app)
     register_cli(app)

@@ -38,6 +38,9 @@ MANAGE_STEWARDS = "manage_stewards"
 RUN = "run"
 TRIAGE = "triage"
 UPLOAD = "upload"
+MANAGE_WEBHOOKS = "manage_webhooks"
+REVIEW = "review"
+WITHDRAW = "withdraw"
 
 #: action -> the steward roles that grant it (admins may do everything).
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -47,6 +50,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     RUN: frozenset({"owner", "steward", "operator"}),
     TRIAGE: frozenset({"owner", "steward", "operator", "reviewer"}),
     UPLOAD: frozenset({"owner", "steward", "operator"}),
+    MANAGE_WEBHOOKS: frozenset({"owner"}),
+    REVIEW: frozenset({"owner", "steward", "reviewer"}),
+    WITHDRAW: frozenset({"owner"}),
 }
 
 #: The plain explanation given with a 403.
@@ -57,7 +63,12 @@ ACTION_EXPLANATIONS: dict[str, str] = {
     TRIAGE: "Only the programme's stewards, operators and reviewers can acknowledge "
     "or resolve alerts.",
     UPLOAD: "Only the programme's owners, stewards and operators can upload data files.",
+    MANAGE_WEBHOOKS: "Only the programme's owners can see and manage its webhooks.",
+    REVIEW: "Only the programme's owners, stewards and reviewers can approve or reject "
+    "a release candidate.",
+    WITHDRAW: "Only the programme's owners can withdraw a release.",
     "create": "Only admins and programme owners can create programmes.",
+    "shared_folders": "Only admins can create, grant or revoke shared folders.",
 }
 
 
@@ -120,6 +131,25 @@ def can_create_programme(user: User | Any) -> bool:
             )
         )
     )
+
+
+def can_manage_shared_folders(user: User | Any) -> bool:
+    """Whether ``user`` may create shared folders and grant or revoke them (admins only)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active
+                and user.is_admin)
+
+
+def can_see_connections(user: User | Any) -> bool:
+    """Whether ``user`` may see where the portal connects (Redis, database): admins only."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active
+                and user.is_admin)
+
+
+def can_see_worker_details(user: User | Any) -> bool:
+    """Whether ``user`` may see workers' names, current job ids and queues (admins only);
+    everyone else sees aggregate health, since a job id may belong to any programme."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active
+                and user.is_admin)
 
 
 def creatable_institution_ids(user: User | Any) -> Select:
@@ -192,6 +222,21 @@ def _has_app_context() -> bool:
     from flask import has_app_context
 
     return has_app_context()
+
+
+def self_review_refusal(user: User | Any, programme: MonitoringProgramme,
+                        requested_by_id: int | None) -> str | None:
+    """Why ``user`` may not decide a candidate of a run they triggered, or None.
+
+    The second pair of eyes: whoever triggered the run does not sign off its release
+    (admins included), unless the programme allows self-approval.
+    """
+    if programme.review_allows_self_approval or requested_by_id is None:
+        return None
+    if getattr(user, "id", None) == requested_by_id:
+        return ("You triggered this run, so another reviewer must approve or reject its "
+                "release.")
+    return None
 
 
 def can(user: User | Any, action: str, programme: MonitoringProgramme) -> bool:

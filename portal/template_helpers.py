@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from markupsafe import Markup
 
 
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
@@ -35,6 +36,44 @@ def local_time(value: datetime | None, timezone: str = "UTC") -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _zone(timezone: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone or "UTC")
+    except Exception:  # an unknown zone name: fall back to UTC rather than fail a page
+        return ZoneInfo("UTC")
+
+
+def _time_element(value: datetime, text: str, title: str) -> Markup:
+    exact = value.astimezone(UTC).isoformat(timespec="seconds")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(exact, title, text)
+
+
+def timestamp(value: datetime | None, timezone: str | None = "UTC") -> Markup:
+    """A timestamp by the portal's one rule for times (docs/reference.md, "Times").
+
+    Shown in ``timezone`` (the zone of the programme it belongs to; UTC for the portal's
+    own records) as ``YYYY-MM-DD HH:MM:SS ZONE``, in a ``<time datetime>`` whose tooltip
+    is the exact ISO 8601 time in UTC.
+    """
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; the portal stores UTC
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(_zone(timezone))
+    exact = value.astimezone(UTC).isoformat(timespec="seconds")
+    return _time_element(value, local.strftime("%Y-%m-%d %H:%M:%S %Z"), f"{exact} (UTC)")
+
+
+def ago(value: datetime | None, timezone: str | None = "UTC") -> Markup:
+    """A relative time ("5 min ago") whose tooltip is the :func:`timestamp` text."""
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return _time_element(value, relative_time(value), local)
+
+
 def duration(seconds: float | None) -> str:
     """Return a short human duration, e.g. ``1 min 5 s`` or ``320 ms``."""
     if seconds is None:
@@ -55,6 +94,13 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["relative_time"] = relative_time
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["timestamp"] = timestamp  # the one rule for showing a time
+    app.jinja_env.filters["ago"] = ago
+
+    from portal.services.step_usage import usage_sentence
+
+    # What a step actually used, in one sentence (runs/_live.html).
+    app.jinja_env.filters["usage_sentence"] = usage_sentence
 
     def can_create_programme() -> bool:
         from flask_login import current_user
@@ -64,3 +110,8 @@ def register_template_helpers(app: Flask) -> None:
         return decide(current_user)
 
     app.jinja_env.globals["can_create_programme"] = can_create_programme
+
+    from portal.services.indicator_charts import release_charts, run_charts
+
+    # Index charts (TRIM, MSI) drawn by the page's own include: templates/indicators/.
+    app.jinja_env.globals.update(run_charts=run_charts, release_charts=release_charts)

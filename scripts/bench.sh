@@ -14,6 +14,11 @@ PG_URL=${PG_URL:-}
 status=0
 echo "=== bench/bench_validation.py ==="
 $PY bench/bench_validation.py || status=1
+# Transform steps vs direct polars (10M occurrences x 1M events; BENCH_TRANSFORMS_ARGS,
+# e.g. "--occurrences 1000000 --events 100000", runs a smaller size).
+echo "=== bench/bench_transforms.py ==="
+# shellcheck disable=SC2086
+$PY bench/bench_transforms.py ${BENCH_TRANSFORMS_ARGS:-} || status=1
 # The orchestration and portal benchmarks run on the embedded database and, when the
 # private cluster started, on PostgreSQL (the production database) too.
 for bench in bench/bench_orchestration.py bench/bench_portal.py; do

@@ -6,6 +6,12 @@ cleanup() { local i; for ((i=${#CLEANUP[@]}-1; i>=0; i--)); do eval "${CLEANUP[$
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# mask_url URL -> URL with its password masked (portal/redact.py's rule), for echo lines
+mask_url() {
+  printf '%s\n' "$1" | sed -E -e 's|(://[^:/@[:space:]]*:)[^/@[:space:]]+@|\1***@|g' \
+    -e 's/([?&](password|passwd|pwd)=)[^&#[:space:]]*/\1***/Ig'
+}
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 redis_binary() {
@@ -27,7 +33,7 @@ start_redis() {
   export REDIS_URL="redis://127.0.0.1:$port/0"
   export TEST_REDIS_SERVER="$bin"
   CLEANUP+=("kill \$(cat '$dir/redis.pid')")
-  echo "redis: $REDIS_URL ($bin)"
+  echo "redis: $(mask_url "$REDIS_URL") ($bin)"
 }
 
 pg_bindir() {
@@ -54,7 +60,7 @@ start_postgres() {
   CLEANUP+=("as_postgres '$bindir/pg_ctl' -D '$dir/data' -m immediate stop")
   "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres portal_test
   export PG_URL="postgresql+psycopg://postgres@127.0.0.1:$port/portal_test"
-  echo "postgres: $PG_URL"
+  echo "postgres: $(mask_url "$PG_URL")"
 }
 
 # fresh_pg_database NAME -> prints the URL of a new, empty database NAME on the cluster

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 from flask import g
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from portal import create_app
 from portal.extensions import db
+from portal.redact import mask_url
 
 # shared/ lies beside the checkout (the developers' machines and CI alike); the
 # SHARED_DATA_DIR variable points elsewhere when needed.
@@ -31,7 +34,7 @@ IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 
 
 def pytest_report_header(config):
-    return f"database: {DATABASE_URL}  redis: {REDIS_URL}"
+    return f"database: {mask_url(DATABASE_URL)}  redis: {mask_url(REDIS_URL)}"
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +59,19 @@ def _schema(tmp_path_factory):
 def _empty_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if IS_POSTGRES:
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # A worker subprocess of the previous test may still be finishing a job (a
+        # notification, a heartbeat); TRUNCATE's exclusive locks can then deadlock
+        # against it. PostgreSQL picks one side to fail: try again, it has finished.
+        for attempt in range(5):
+            try:
+                db.session.execute(
+                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                break
+            except OperationalError:
+                db.session.rollback()
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     else:
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))

@@ -50,6 +50,8 @@ def gen_programme(code: str | None = None, *, institutions: list[Institution] | 
         title=fields.pop("title", f"Programme {n}"),
         pipeline_definition_json=fields.pop("pipeline_definition_json", {"steps": []}),
         data_quality_rules_json=fields.pop("data_quality_rules_json", {"rules": []}),
+        # Releases need a declared licence (jobs.licences); tests of its absence pass "".
+        licence=fields.pop("licence", "CC0-1.0"),
         operating_institutions=institutions or [],
         **fields,
     )
@@ -73,8 +75,18 @@ def gen_run(programme: MonitoringProgramme, *, status: str = "succeeded",
     """A run row (no job is enqueued)."""
     run = MonitoringProgrammeRun(programme_id=programme.id, status=status, **fields)
     db.session.add(run)
-    db.session.commit()
+    db.session.flush()
+    _keep_summary(programme)
     return run
+
+
+def _keep_summary(programme: MonitoringProgramme) -> None:
+    """Commit, with the programme's latest-run / open-alert summary recomputed as the
+    services keep it (these factories insert rows the services would have written)."""
+    from portal.services import programme_summary
+
+    programme_summary.refresh([programme.id])
+    db.session.commit()
 
 
 def gen_alert(programme: MonitoringProgramme, *, rule_id: str = "rule-1",
@@ -85,5 +97,6 @@ def gen_alert(programme: MonitoringProgramme, *, rule_id: str = "rule-1",
                                      severity=severity, state=state,
                                      message=fields.pop("message", f"{rule_id} failed"), **fields)
     db.session.add(alert)
-    db.session.commit()
+    db.session.flush()
+    _keep_summary(programme)
     return alert

@@ -33,6 +33,11 @@ ALLOWED = {
     # issue 6: uploading data files; creating (cloning) needs "admin or owns a programme"
     "upload": {"admin", "owner", "steward", "operator"},
     "create": {"admin", "owner"},
+    # issue 15: a programme's webhooks and their delivery log
+    "manage_webhooks": {"admin", "owner"},
+    # issue 16: sign off a release candidate; withdraw a published release
+    "review": {"admin", "owner", "steward", "reviewer"},
+    "withdraw": {"admin", "owner"},
 }
 SEE = ALLOWED["view"]
 
@@ -75,6 +80,37 @@ PROGRAMME_ROUTES: list[tuple[str, str, str, int | tuple[int, ...]]] = [
     ("POST", "/programmes/{code}/rules/edit", "edit", 200),
     ("GET", "/programmes/{code}/rules/preview/{job}", "edit", 200),  # "expired" message
     ("POST", "/api/v1/programmes/{code}/files", "upload", 400),  # no file sent
+    # issue 15: notifications
+    ("GET", "/programmes/{code}/webhooks", "manage_webhooks", 200),
+    ("POST", "/programmes/{code}/webhooks", "manage_webhooks", 400),  # empty form
+    ("POST", "/programmes/{code}/webhooks/delete", "manage_webhooks", 302),  # no id: flashed
+    ("GET", "/programmes/{code}/expected-delivery", "view", 200),
+    ("POST", "/programmes/{code}/expected-delivery", "edit", 400),  # empty form
+    # issue 14: programmes as code (creation: tests/api/test_programme_documents.py)
+    ("GET", "/api/v1/programmes/{code}/document", "view", 200),
+    ("PATCH", "/api/v1/programmes/{code}", "edit", 428),  # no If-Match: precondition required
+    # issue 14: re-run / resume and full step logs (the matrix run has no steps, so no log:
+    # logs are checked by role in tests/views/test_run_repeat.py)
+    ("POST", "/runs/{run}/rerun", "run", 302),
+    ("POST", "/api/v1/runs/{run}/rerun", "run", 201),
+    ("GET", "/runs/{run}/steps/{step}/log", "view", 404),
+    ("GET", "/api/v1/runs/{run}/steps/{step}/log", "view", 404),
+    # issue 16: release pages and the sign-off gate. The matrix programme has no release
+    # and no candidate, so an allowed role gets 404 for them; real ones, by role, in
+    # tests/views/test_release_pages.py and tests/engine/test_release_review.py.
+    ("GET", "/programmes/{code}/releases/{version}", "view", 404),
+    ("POST", "/programmes/{code}/releases/{version}/withdraw", "withdraw", 404),
+    ("GET", "/programmes/{code}/candidates/{candidate}", "view", 404),
+    ("POST", "/programmes/{code}/candidates/{candidate}/approve", "review", 404),
+    ("POST", "/programmes/{code}/candidates/{candidate}/reject", "review", 404),
+    ("POST", "/programmes/{code}/review-settings", "edit", 302),
+    ("GET", "/api/v1/programmes/{code}/releases", "view", 200),
+    ("GET", "/api/v1/programmes/{code}/releases/{version}", "view", 404),
+    ("POST", "/api/v1/programmes/{code}/releases/{version}/withdraw", "withdraw", 404),
+    ("GET", "/api/v1/programmes/{code}/candidates", "view", 200),
+    ("GET", "/api/v1/programmes/{code}/candidates/{candidate}", "view", 404),
+    ("POST", "/api/v1/programmes/{code}/candidates/{candidate}/approve", "review", 404),
+    ("POST", "/api/v1/programmes/{code}/candidates/{candidate}/reject", "review", 404),
 ]
 
 #: Routes that are not programme-scoped, with who may use them.
@@ -85,11 +121,18 @@ OTHER_ROUTES = {
     "/api/v1/programmes": "signed_in",
     "/admin/users": "admin",
     "/admin/users/<int:user_id>": "admin",
+    "/admin/users/<int:user_id>/force-password-reset": "admin",
     "/admin/institutions": "admin",
+    # issue 9: shared folders (see test_shared_folder_admin_is_admin_only)
+    "/admin/shared-folders": "admin",
+    "/admin/shared-folders/<name>/grant": "admin",
+    "/admin/shared-folders/<name>/revoke": "admin",
     "/static/<path:filename>": "public",
     # issue 5
     "/runs": "signed_in (scoped)",
     "/alerts": "signed_in (scoped)",
+    # issue 14: each chosen alert needs triage on its programme (test_bulk_triage_by_role)
+    "/alerts/bulk": "signed_in (per alert: triage)",
     "/audit": "signed_in (admins: all; others: programmes they may edit)",
     "/audit.csv": "signed_in (admins: all; others: programmes they may edit)",
     "/reports/metrics": "signed_in (scoped)",
@@ -97,6 +140,9 @@ OTHER_ROUTES = {
     "/health": "signed_in (programmes scoped)",
     "/account/tokens": "signed_in (own tokens)",
     "/account/tokens/<int:token_id>/revoke": "signed_in (own tokens)",
+    # issue 9: sessions (CSRF-less POSTs refused: tests/security/test_sessions.py)
+    "/account/password": "signed_in (own password)",
+    "/account/sign-out-everywhere": "signed_in (own sessions)",
     "/api/v1/metrics": "signed_in (scoped)",
     "/api/v1/openapi.json": "public",
     # view access, tested in tests/views/test_programme_pages.py (needs a release on disk)
@@ -104,6 +150,8 @@ OTHER_ROUTES = {
     # issue 6
     "/programmes/new": "admins and programme owners (see test_create_page_by_role)",
     "/docs": "signed_in",
+    # issue 15 (tests/security/test_notifications.py: a user's own choices only)
+    "/account/notifications": "signed_in (own subscriptions)",
 }
 
 
@@ -143,9 +191,13 @@ def expected_status(role: str, action: str, ok: int | tuple[int, ...]) -> set[in
 def test_access_matrix(world, client, auth, role, method, template, action, ok):
     auth.login(world["users"][role].email)
     url = template.format(code=world["programme"].code, run=world["run"].uuid,
-                          alert=world["alert"].uuid, job="no-such-job")
+                          alert=world["alert"].uuid, job="no-such-job", step="ingest",
+                          version="9.9", candidate="no-such-candidate")
     if method == "GET":
         response = client.get(url)
+    elif method != "POST":
+        response = client.open(url, method=method, json={},
+                               headers={"X-CSRFToken": auth.csrf_token("/")})
     else:
         response = auth.post_json(url) if url.startswith("/api/") else auth.post(url)
     assert response.status_code in expected_status(role, action, ok), (
@@ -169,7 +221,9 @@ def test_every_route_is_in_the_matrix(app):
     unlisted = set()
     for rule in rules:
         as_template = (rule.replace("<code>", "{code}").replace("<run_uuid>", "{run}")
-                       .replace("<alert_uuid>", "{alert}").replace("<job_id>", "{job}"))
+                       .replace("<alert_uuid>", "{alert}").replace("<job_id>", "{job}")
+                       .replace("<step_key>", "{step}").replace("<version>", "{version}")
+                       .replace("<candidate_uuid>", "{candidate}"))
         if as_template not in covered and rule not in OTHER_ROUTES:
             unlisted.add(rule)
     assert not unlisted, f"routes missing from the access matrix: {sorted(unlisted)}"
@@ -217,6 +271,24 @@ def test_admin_area_is_hidden_from_non_admins(world, client, auth):
     assert client.get("/admin/users").status_code == 200
 
 
+SHARED_FOLDER_ROUTES = [("GET", "/admin/shared-folders", 200),
+                        ("POST", "/admin/shared-folders", 400),  # empty form
+                        ("POST", "/admin/shared-folders/ref/grant", 302),
+                        ("POST", "/admin/shared-folders/ref/revoke", 302)]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("method,url,ok", SHARED_FOLDER_ROUTES)
+def test_shared_folder_admin_is_admin_only(world, client, auth, role, method, url, ok):
+    from portal.models import SharedFolder
+
+    db.session.add(SharedFolder(name="ref", path="reference", description=""))
+    db.session.commit()
+    auth.login(world["users"][role].email)
+    response = client.get(url) if method == "GET" else auth.post(url)
+    assert response.status_code == (ok if role == "admin" else 404), f"{role} {method} {url}"
+
+
 def test_programme_list_shows_only_visible(world, client, auth):
     auth.login("member@x.org")
     page = client.get("/").get_data(as_text=True)
@@ -237,3 +309,23 @@ def test_create_page_by_role(world, client, auth, role):
     assert response.status_code == (200 if role in creators else 403), role
     if response.status_code == 403:
         assert "Only admins and programme owners" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_bulk_triage_by_role(world, client, auth, role):
+    """Bulk acknowledge changes only alerts the role may triage; others read as not found
+    (out of scope) or refused with the reason; the page itself is always a redirect."""
+    auth.login(world["users"][role].email)
+    response = auth.post("/alerts/bulk", {"action": "acknowledge", "note": "bulk",
+                                          "alert": [world["alert"].uuid]})
+    assert response.status_code == 302
+    db.session.expire_all()
+    state = db.session.get(type(world["alert"]), world["alert"].id).state
+    assert state == ("acknowledged" if role in ALLOWED["triage"] else "open"), role
+    flashed = client.get("/alerts").get_data(as_text=True)
+    if role in ALLOWED["triage"]:
+        assert "1 alert acknowledged." in flashed
+    elif role in SEE:
+        assert "Only the programme" in flashed
+    else:
+        assert "not found" in flashed

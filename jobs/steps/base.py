@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from portal.services.safezip import ZipLimits
+
 StepStatus = Literal["succeeded", "blocked", "failed"]
 
 
@@ -38,7 +40,9 @@ class StepContext:
         step_key: this step's key in the pipeline definition.
         params: this step's ``params`` from the pipeline definition (already schema-valid).
         rules: the programme's rule list (``data_quality_rules_json["rules"]``).
-        data_root: DATA_ROOT; every file a step reads must resolve inside it.
+        data_root: the programme's namespace ``DATA_ROOT/<CODE>``: a source is a path
+            relative to it, and every file a step reads must resolve inside it (or inside
+            a granted shared folder).
         publish_root: PUBLISH_ROOT; releases go to ``publish_root/<code>/<version>/``.
         work_dir: a per-run scratch folder (rejection report, intermediate files).
         store_root: content-addressed store of raw inputs (``<sha256[:2]>/<sha256>``) for replay.
@@ -50,7 +54,16 @@ class StepContext:
         lineage: the run's lineage record under construction: ``inputs`` and ``outputs``
             lists, ``release`` dict; steps append to it.
         http_allowlist: hosts an HTTP connector may reach.
+        credentials: the deployment's declared credentials, name ->
+            ``portal.credentials.Credential`` (a step names one; its token is read at use).
+        zip_limits: what a zip archive may contain (the ``ZIP_*`` settings).
         replay_inputs: during replay, source URI -> local path of the recorded bytes.
+        shared_folders: the shared folders granted to the programme, name -> folder;
+            ``shared:<name>/<path>`` sources resolve only through it.
+        programme_licence: the programme's release licence (SPDX id, or URL and title),
+            or None; ``publish.release`` uses it unless its params name one.
+        review_required: the programme publishes only after a reviewer's sign-off, so
+            ``publish.release`` stages a candidate (``jobs.candidate``), taking no version.
         log: append a line to this step's log excerpt.
     """
 
@@ -71,7 +84,13 @@ class StepContext:
         default_factory=lambda: {"inputs": [], "outputs": [], "release": None}
     )
     http_allowlist: list[str] = field(default_factory=list)
+    credentials: dict[str, Any] = field(default_factory=dict)
+    zip_limits: ZipLimits = field(default_factory=ZipLimits)
     replay_inputs: dict[str, Path] | None = None
+    shared_folders: dict[str, Path] = field(default_factory=dict)
+    programme_licence: str | None = None
+    # The programme's sign-off gate: publish.release stages a candidate instead.
+    review_required: bool = False
     log_lines: list[str] = field(default_factory=list)
 
     def log(self, message: str) -> None:

@@ -18,8 +18,8 @@ import polars as pl
 from jobs.connectors.darwin_core import check_darwin_core, normalise_header
 from jobs.connectors.delimited import read_delimited, separator_for
 from jobs.connectors.dwca import read_dwca
+from jobs.connectors.dwca_linked import archive_core_type, read_linked_dwca
 from jobs.connectors.frictionless import (
-    DESCRIPTOR,
     parse_descriptor,
     pick_resource,
     read_resource,
@@ -29,7 +29,6 @@ from jobs.connectors.http import (
     DEFAULT_TIMEOUT_SECONDS,
     HttpRequest,
     fetch,
-    token_from_env,
 )
 from jobs.connectors.mapping import apply_mapping
 from jobs.connectors.records import dig, records_to_frame
@@ -40,9 +39,11 @@ from jobs.connectors.sources import (
     read_replay_copy,
     remember,
 )
-from jobs.connectors.zipped import ZipReader
+from jobs.licences import dwca_licence, package_licence, record_input_licence
 from jobs.registry import register
 from jobs.steps.base import StepContext, StepError, StepResult, frame_fingerprint
+from jobs.steps.data_package import open_zipped_package
+from portal.credentials import Credential, CredentialError
 
 DEFAULT_TABLE = "data"
 
@@ -111,6 +112,10 @@ def ingest_csv(ctx: StepContext) -> StepResult:
 def ingest_darwin_core(ctx: StepContext) -> StepResult:
     """Read a Darwin Core occurrence CSV; term URIs in the header become term names."""
     raw = read_data_file(ctx, ctx.params["source"])
+    if raw.data[:4] == b"PK\x03\x04":
+        raise StepError(f"{raw.uri} is a zip archive, not a CSV: use ingest.dwca for a "
+                        "Darwin Core Archive (a zip with meta.xml) or ingest.frictionless "
+                        "for a data package (a zip with datapackage.json)")
     frame = read_delimited(raw.data, raw.uri, separator=separator_for(raw.uri))
     frame = normalise_header(frame, raw.uri)
     extra = check_darwin_core(frame, raw.uri)
@@ -121,9 +126,16 @@ def ingest_darwin_core(ctx: StepContext) -> StepResult:
 
 @register("ingest.dwca")
 def ingest_dwca(ctx: StepContext) -> StepResult:
-    """Read a Darwin Core Archive: the core table, and each extension as ``<as>_<rowtype>``."""
+    """Read a Darwin Core Archive: the core table, and each extension as ``<as>_<rowtype>``
+    — or, linked (the default for an event core), as tables named by row type that
+    share the core id column (``jobs.connectors.dwca_linked``)."""
     raw = read_data_file(ctx, ctx.params["source"])
-    core, extensions = read_dwca(raw.data, raw.uri, ctx.params.get("extensions", True))
+    record_input_licence(ctx, raw.uri, dwca_licence(raw.data, raw.uri, ctx.zip_limits))
+    linked = ingest_linked_dwca(ctx, raw)
+    if linked is not None:
+        return linked
+    core, extensions = read_dwca(raw.data, raw.uri, ctx.params.get("extensions", True),
+                                 ctx.zip_limits)
     name = ctx.params.get("as") or DEFAULT_TABLE
     extra = {f"{name}_{suffix}": frame for suffix, frame in extensions.items()}
     for table, frame in extra.items():
@@ -137,29 +149,46 @@ def ingest_dwca(ctx: StepContext) -> StepResult:
     )
 
 
+def ingest_linked_dwca(ctx: StepContext, raw: RawInput) -> StepResult | None:
+    """The linked reading of an archive, or None when ``params.linked`` says otherwise
+    (default: linked for an event core, as before for any other core)."""
+    linked = ctx.params.get("linked")
+    if linked is None:
+        linked = archive_core_type(raw.data, raw.uri, ctx.zip_limits) == "event"
+    if not linked:
+        return None
+    archive = read_linked_dwca(raw.data, raw.uri, ctx.params.get("extensions", True),
+                               ctx.zip_limits)
+    if not ctx.params.get("as"):
+        ctx.params = {**ctx.params, "as": archive.core_type}
+    for table, frame in archive.extensions.items():
+        ctx.log(f"extension table {table}: {frame.height} rows, linked by {archive.id_name}")
+    for table, rows in archive.orphans.items():
+        ctx.log(f"{rows} row(s) of {table} name an {archive.id_name} missing from the core")
+    return finish_ingest(
+        ctx, archive.core, raw, extra_tables=archive.extensions,
+        details={"core": archive.core_type, "linked_by": archive.id_name,
+                 "extensions": {table: frame.height
+                                for table, frame in archive.extensions.items()},
+                 "orphans": archive.orphans})
+
+
 @register("ingest.frictionless")
 def ingest_frictionless(ctx: StepContext) -> StepResult:
     """Read one resource of a Frictionless data package (a datapackage.json or a zip)."""
     source = ctx.params["source"]
     wanted = ctx.params.get("resource")
     if source.lower().endswith(".zip"):
-        raw = read_data_file(ctx, source)
-        archive = ZipReader(raw.data, raw.uri)
-        member = archive.find(DESCRIPTOR)
-        if member is None:
-            raise StepError(f"{raw.uri}: no {DESCRIPTOR} in the archive: not a data package")
-        base = member[: -len(DESCRIPTOR)]
-        descriptor = parse_descriptor(archive.read(member), f"{raw.uri}:{member}")
-        resource = pick_resource(descriptor, wanted, raw.uri)
-        frame = read_resource(
-            resource,
-            lambda part: (f"{raw.uri}:{base}{part}", archive.read(base + part)),
-            raw.uri,
-        )
+        package = open_zipped_package(ctx, source, "a data package")
+        raw = package.raw
+        record_input_licence(ctx, raw.uri, package_licence(package.descriptor))
+        resource = pick_resource(package.descriptor, wanted, raw.uri)
+        frame = read_resource(resource, package.read_part, raw.uri)
         return finish_ingest(ctx, frame, raw, details={"resource": resource.get("name")})
 
     descriptor_raw = read_data_file(ctx, source)
     descriptor = parse_descriptor(descriptor_raw.data, descriptor_raw.uri)
+    record_input_licence(ctx, descriptor_raw.uri, package_licence(descriptor))
     resource = pick_resource(descriptor, wanted, descriptor_raw.uri)
     folder = PurePosixPath(descriptor_raw.uri).parent
     parts: list[RawInput] = []
@@ -193,15 +222,17 @@ def ingest_http(ctx: StepContext) -> StepResult:
     if data is not None:
         ctx.log(f"replay: read the recorded answer of {url}")
     else:
+        credential, token = _credential(ctx, url)
         request = HttpRequest(
             url=url,
             allowlist=tuple(ctx.http_allowlist),
-            token=token_from_env(params.get("token_env")),
+            credential=credential,
+            token=token,
             timeout=float(params.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
             max_bytes=int(params.get("max_bytes", DEFAULT_MAX_BYTES)),
             accept="text/csv" if as_csv else "application/json",
         )
-        data = fetch(request)
+        data = fetch(request, log=ctx.log)
     raw = remember(ctx, url, data)
     if as_csv:
         frame = read_delimited(data, url)
@@ -212,3 +243,25 @@ def ingest_http(ctx: StepContext) -> StepResult:
             raise StepError(f"{url}: the answer is not valid JSON: {exc}") from None
         frame = records_to_frame(dig(document, params.get("records_path"), url), url)
     return finish_ingest(ctx, frame, raw)
+
+
+def _credential(ctx: StepContext, url: str) -> tuple[Credential | None, str | None]:
+    """The credential ``params["credential"]`` names and its token (None, None: none).
+
+    Checked again here, at run time: the credential must be declared on this worker,
+    ``url`` must be one of its hosts, and its variable must hold a value.
+    """
+    name = ctx.params.get("credential")
+    if not name:
+        return None, None
+    credential = ctx.credentials.get(name)
+    if credential is None:
+        declared = ", ".join(sorted(ctx.credentials)) or "none"
+        raise StepError(f"unknown credential {name!r}; declared: {declared}")
+    if not credential.allows(url):
+        raise StepError(f"credential {name!r} may be sent only to {credential.hosts_text()}, "
+                        f"not to {url}")
+    try:
+        return credential, credential.token()
+    except CredentialError as error:
+        raise StepError(str(error)) from None

@@ -4,7 +4,11 @@ What is published: ``params.tables`` when given, otherwise every table that an e
 compute step recorded in ``ctx.lineage["outputs"]`` (ingested tables are never
 published by default). Each table becomes ``<name>.csv``; ``datapackage.json``
 describes them (schema, bytes, sha256 hash, rows) and ``lineage.json`` holds the
-lineage so far. See ``jobs.releases`` for versioning and the atomic commit.
+lineage so far. The index tables of ``compute.trim`` and ``compute.msi`` also get one
+SVG chart per series (``jobs.release_charts``). See ``jobs.releases`` for versioning
+and the atomic commit. The release's licence is the step's ``license``, the programme's,
+or the one its inputs declare; with none the step fails and nothing is written
+(``jobs.licences``).
 """
 
 from __future__ import annotations
@@ -15,18 +19,14 @@ from typing import Any
 
 import polars as pl
 
+from jobs.candidate import stage_candidate
+from jobs.licences import licences_entry, release_licence
 from jobs.lineage import canonical_sha256
 from jobs.registry import register
+from jobs.release_charts import add_chart_files
 from jobs.releases import ReleaseError, commit_release, planned_version, programme_dir
 from jobs.steps.base import StepContext, StepError, StepResult, sha256_bytes
-
-DEFAULT_LICENSE = "CC0-1.0"
-KNOWN_LICENSES = {
-    "CC0-1.0": ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0 1.0"),
-    "CC-BY-4.0": ("https://creativecommons.org/licenses/by/4.0/", "CC BY 4.0"),
-    "CC-BY-NC-4.0": ("https://creativecommons.org/licenses/by-nc/4.0/", "CC BY-NC 4.0"),
-    "ODbL-1.0": ("https://opendatacommons.org/licenses/odbl/1-0/", "ODbL 1.0"),
-}
+from portal.services.candidates import CANDIDATE_VERSION
 
 
 def field_type(dtype: pl.DataType) -> str:
@@ -40,16 +40,6 @@ def field_type(dtype: pl.DataType) -> str:
         if dtype == polars_type:
             return name
     return "datetime" if isinstance(dtype, pl.Datetime) else "any"
-
-
-def license_descriptor(value: str) -> dict[str, str]:
-    """A Data Package licence entry from an SPDX id or a URL."""
-    if re.match(r"^https?://", value):
-        return {"path": value, "title": value}
-    if value in KNOWN_LICENSES:
-        path, title = KNOWN_LICENSES[value]
-        return {"name": value, "path": path, "title": title}
-    return {"name": value}
 
 
 def resource_name(table: str) -> str:
@@ -72,19 +62,22 @@ def tables_to_publish(ctx: StepContext) -> list[str]:
     return names
 
 
-def _datapackage(ctx: StepContext, version: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    sources = [
-        {"title": str(entry.get("uri")), "path": str(entry.get("uri"))}
-        for entry in ctx.lineage.get("inputs", [])
-        if entry.get("uri")
-    ]
+def _datapackage(ctx: StepContext, version: str, resources: list[dict[str, Any]],
+                 licence: str) -> dict[str, Any]:
+    # A package read by several ingest steps (one per resource) is one source.
+    uris = dict.fromkeys(str(entry["uri"]) for entry in ctx.lineage.get("inputs", [])
+                         if entry.get("uri"))
+    sources = [{"title": uri, "path": uri} for uri in uris]
     return {
-        "profile": "tabular-data-package",
+        # A release with charts (SVG resources) is a data package, not a tabular one.
+        "profile": "tabular-data-package"
+        if all(r.get("profile") == "tabular-data-resource" for r in resources)
+        else "data-package",
         "name": ctx.params.get("name") or resource_name(ctx.programme_code),
         "title": f"{ctx.programme_code} {ctx.params.get('name', 'release')} {version}",
         "version": version,
         "created": ctx.now.isoformat(),
-        "licenses": [license_descriptor(ctx.params.get("license") or DEFAULT_LICENSE)],
+        "licenses": licences_entry(licence),
         "sources": sources,
         "resources": resources,
     }
@@ -104,6 +97,7 @@ def publish_release(ctx: StepContext) -> StepResult:
     and writes nothing. The release is recorded in ``ctx.lineage["release"]``.
     """
     names = tables_to_publish(ctx)
+    licence, licence_from = release_licence(ctx)  # refuses before anything is written
     data: dict[str, bytes] = {}
     resources: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
@@ -138,6 +132,7 @@ def publish_release(ctx: StepContext) -> StepResult:
                 "rows": frame.height,
             }
         )
+    add_chart_files(ctx, names, data, resources, files)  # one SVG per charted index series
     rows = sum(entry["rows"] for entry in files)
     manifest = canonical_sha256({entry["path"]: entry["sha256"] for entry in files})
     bump = ctx.params.get("bump", "minor")
@@ -156,6 +151,8 @@ def publish_release(ctx: StepContext) -> StepResult:
                 "would_publish_version": would,
                 "unchanged": would is None,
                 "files": files,
+                "licence": licence,
+                "licence_from": licence_from,
             },
             output_fingerprint=manifest,
         )
@@ -169,10 +166,13 @@ def publish_release(ctx: StepContext) -> StepResult:
             "release": release,
         }
         return {
-            "datapackage.json": _json_bytes(_datapackage(ctx, version, resources)),
+            "datapackage.json": _json_bytes(_datapackage(ctx, version, resources, licence)),
             "lineage.json": _json_bytes(lineage),
         }
 
+    if ctx.review_required and planned_version(base, data, bump):  # the sign-off gate
+        return stage_candidate(ctx, base, data, metadata(CANDIDATE_VERSION), files, bump,
+                               manifest)
     try:
         version, published = commit_release(base, data, metadata, bump)
     except (OSError, ReleaseError) as exc:
@@ -182,6 +182,8 @@ def publish_release(ctx: StepContext) -> StepResult:
         "path": f"{base.name}/{version}",
         "files": files,
         "unchanged": not published,
+        "licence": licence,
+        "licence_from": licence_from,
     }
     if not published:
         ctx.log("unchanged")
@@ -190,10 +192,12 @@ def publish_release(ctx: StepContext) -> StepResult:
             details={"unchanged": True, "version": version},
             output_fingerprint=manifest,
         )
-    ctx.log(f"published {base.name}/{version}: {len(files)} files, {rows} rows")
+    ctx.log(f"published {base.name}/{version}: {len(files)} files, {rows} rows, "
+            f"licence {licence} (the {licence_from}'s)")
     return StepResult(
         rows_in=rows,
         rows_out=rows,
-        details={"version": version, "path": f"{base.name}/{version}", "files": files},
+        details={"version": version, "path": f"{base.name}/{version}", "files": files,
+                 "licence": licence, "licence_from": licence_from},
         output_fingerprint=manifest,
     )

@@ -13,15 +13,19 @@ from portal.admin.forms import ActiveForm, InstitutionForm, MembershipForm, User
 from portal.extensions import db
 from portal.models import Institution, User
 from portal.services import DomainError
+from portal.services import sessions as session_service
 from portal.services import users as user_service
+from portal.services.queries import page_number
+from portal.services.user_list import list_users
 
 
 def _apply_error(form, error: DomainError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
+    for one in getattr(error, "errors", [error]):  # FieldErrors: every field at fault
+        field = getattr(form, one.field, None) if one.field else None
+        if field is not None:
+            field.errors = [*field.errors, one.message]
+        else:
+            flash(one.message, "error")
 
 
 def _submitted(form, name: str) -> bool:
@@ -48,10 +52,18 @@ def users():
             return redirect(url_for("admin.users"))
     elif form.is_submitted():
         status = 400
-    rows = db.session.scalars(
-        select(User).options(selectinload(User.institutions)).order_by(User.email)
-    ).all()
-    return render_template("admin/users.html", users=rows, form=form), status
+        # Every field's error in one round: the service's checks too, on fields not flagged.
+        for problem in user_service.user_problems(form.email.data or "", form.name.data or "",
+                                                  form.password.data or ""):
+            field = getattr(form, problem.field or "", None)
+            if field is not None and not field.errors:
+                field.errors = [*field.errors, problem.message]
+    search = {"q": (request.args.get("q") or "").strip()[:100],
+              "status": (request.args.get("status") or "")[:20]}
+    result = list_users(search["q"], status=search["status"],
+                        page=page_number(request.args.get("page")))
+    return render_template("admin/users.html", users=result.items, result=result,
+                           search={k: v for k, v in search.items() if v}, form=form), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -79,6 +91,22 @@ def user_detail(user_id: int):
         flash(error.message, "error")
     return render_template("admin/user_detail.html", user=user, membership=membership,
                            active=active)
+
+
+@bp.route("/users/<int:user_id>/force-password-reset", methods=["POST"])
+@login_required
+@admin_required
+def force_password_reset(user_id: int):
+    """Sign the user out everywhere and make them choose a new password at next sign-in."""
+    user = db.session.get(User, user_id) or abort(404)
+    try:
+        session_service.force_password_reset(user, actor=current_user)
+    except DomainError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"{user.email} is signed out everywhere and must choose a new password at "
+              "their next sign-in.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
 @bp.route("/institutions", methods=["GET", "POST"])

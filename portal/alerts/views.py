@@ -10,13 +10,12 @@ from portal.access_audit import permitted_programme_ids
 from portal.alerts import bp
 from portal.models import ALERT_STATES, SEVERITIES
 from portal.programmes.common import load_alert_for, page_or_fragment
-from portal.services import DomainError
+from portal.services import DomainError, alert_bulk
 from portal.services import alerts as alert_service
 from portal.services.queries import (
     AlertFilters,
     alert_histories,
     list_alerts,
-    page_number,
 )
 
 
@@ -25,7 +24,8 @@ from portal.services.queries import (
 def index():
     """Alerts of the programmes the user may see, filtered by state, severity, programme."""
     filters = AlertFilters.from_args(request.args)
-    result = list_alerts(current_user, filters, page=page_number(request.args.get("page")),
+    result = list_alerts(current_user, filters, after=request.args.get("after"),
+                         before=request.args.get("before"),
                          per_page=current_app.config["PAGE_SIZE"])
     triage = permitted_programme_ids(current_user, access.TRIAGE,
                                      {a.programme_id for a in result.items})
@@ -72,3 +72,20 @@ def acknowledge(alert_uuid: str):
 def resolve(alert_uuid: str):
     """Resolve an alert with a note saying what was done."""
     return _triage(alert_uuid, alert_service.resolve)
+
+
+@bp.route("/alerts/bulk", methods=["POST"])
+@login_required
+def bulk_triage():
+    """Acknowledge or resolve the selected alerts with one note (each audited on its own)."""
+    try:
+        outcome = alert_bulk.triage_many(request.form.getlist("alert"), current_user,
+                                         request.form.get("action", ""),
+                                         request.form.get("note", ""),
+                                         request_id=g.request_id)
+    except DomainError as refused:
+        flash(f"Nothing changed: {refused.message}", "error")
+    else:
+        flash(outcome.summary(), "success" if not outcome.refused else "warning")
+    return redirect(request.referrer if _same_site(request.referrer)
+                    else url_for("alerts.index"))

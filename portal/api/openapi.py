@@ -123,6 +123,9 @@ SPEC: dict[str, Any] = {
                 "next_run_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_run_at": {"type": ["string", "null"], "format": "date-time"},
                 "institutions": {"type": "array", "items": {"type": "string"}},
+                "licence": {"type": ["string", "null"],
+                            "description": "The releases' licence: SPDX id, or URL and "
+                                           "title; null when the input's own is used."},
                 "latest_status": {"type": ["string", "null"],
                                   "description": "In lists: the latest run's status."},
                 "open_alerts": {"type": "integer",
@@ -141,7 +144,8 @@ SPEC: dict[str, Any] = {
             "Run": {"type": "object", "properties": {
                 "uuid": {"type": "string"}, "programme": {"type": "string"},
                 "status": {"type": "string", "enum": ["queued", "running", "succeeded",
-                                                      "blocked", "failed", "cancelled"]},
+                                                      "awaiting_review", "blocked", "failed",
+                                                      "cancelled"]},
                 "run_type": {"type": "string"}, "dry_run": {"type": "boolean"},
                 "trigger": {"type": "string", "enum": ["manual", "scheduled", "integration"]},
                 "requested_by": {"type": ["string", "null"]},

@@ -57,8 +57,8 @@ def alert_json(alert: MonitoringProgrammeAlert) -> dict[str, Any]:
 
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        return {}
+    if body is None and not request.content_length and not request.get_data():
+        return {}  # no body at all: the defaults
     if not isinstance(body, dict):
         raise DomainError("The request body must be a JSON object.", field="body")
     return body

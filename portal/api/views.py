@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from portal import access
 from portal.access import programme_access
 from portal.api import bp
-from portal.services.queries import ProgrammeFilters, list_programmes
+from portal.services.queries import ProgrammeFilters, list_programmes, page_number
 
 
 def programme_json(programme) -> dict:
@@ -23,6 +23,7 @@ def programme_json(programme) -> dict:
         "next_run_at": programme.next_run_at.isoformat() if programme.next_run_at else None,
         "last_run_at": programme.last_run_at.isoformat() if programme.last_run_at else None,
         "institutions": [i.code for i in programme.operating_institutions],
+        "licence": programme.licence or None,
     }
 
 
@@ -31,7 +32,7 @@ def programme_json(programme) -> dict:
 def programmes():
     """List the programmes the caller may see."""
     page = list_programmes(current_user, ProgrammeFilters.from_args(request.args),
-                           page=request.args.get("page", 1, type=int), per_page=100)
+                           page=page_number(request.args.get("page")), per_page=100)
     return jsonify(items=[{**programme_json(row.programme), "latest_status": row.latest_status,
                            "open_alerts": row.open_alerts} for row in page.items],
                    total=page.total, page=page.page, pages=page.pages)

@@ -20,6 +20,7 @@ from portal.access import programme_access
 from portal.authoring import bp
 from portal.programmes.common import go_to, page_or_fragment
 from portal.services import DomainError, editor
+from portal.services.credential_checks import credential_errors
 from portal.services.pipeline_spec import (
     RULE_TYPES,
     SEVERITIES,
@@ -32,7 +33,8 @@ from portal.services.programme_edit import ProgrammeChanges, ValidationFailed, u
 
 EDITORS = {
     "pipeline": {"root": "steps", "types": STEP_TYPES, "fields": editor.step_fields,
-                 "validate": validate_pipeline, "attribute": "pipeline_definition_json"},
+                 "validate": lambda draft: validate_pipeline(draft) or credential_errors(draft),
+                 "attribute": "pipeline_definition_json"},
     "rules": {"root": "rules", "types": RULE_TYPES, "fields": editor.rule_fields,
               "validate": validate_rules, "attribute": "data_quality_rules_json"},
 }

@@ -18,6 +18,7 @@ from portal.programmes.common import apply_error, go_to
 from portal.services import DomainError
 from portal.services import authoring as service
 from portal.services.reference import reference_entries
+from portal.services.safezip import ZipLimits
 from portal.services.uploads import list_uploads, store_upload
 
 
@@ -46,13 +47,23 @@ def _spec(form: ProgrammeForm) -> service.NewProgramme:
 
 
 def _submit(form: ProgrammeForm, create):
-    """Validate the form and call ``create(spec)``; return (programme, status)."""
-    if not form.validate_on_submit():
-        return None, 400 if form.is_submitted() else 200
+    """Validate the form and call ``create(spec)``; return (programme, status).
+
+    Every field's error is shown in one round: when the form's own checks fail, the
+    service's checks still run and add their errors to the fields not yet flagged.
+    """
+    if not form.is_submitted():
+        return None, 200
+    valid = form.validate()
     try:
         spec = _spec(form)
     except ValueError as error:
         form.stewards.errors = [*form.stewards.errors, str(error)]
+        spec, valid = None, False
+    if not valid:
+        if spec is not None:
+            for problem in service.programme_problems(spec, current_user):
+                apply_error(form, problem, unless_flagged=True)
         return None, 400
     try:
         return create(spec), 201
@@ -114,6 +125,7 @@ def _store(programme, storage):
     return store_upload(programme, current_user, storage.filename or "upload", data,
                         data_root=Path(current_app.config["DATA_ROOT"]),
                         max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
+                        zip_limits=ZipLimits.from_config(current_app.config),
                         request_id=g.request_id)
 
 
@@ -168,15 +180,3 @@ def reference():
     return render_template("authoring/reference.html",
                            steps=[e for e in entries if e.kind == "step"],
                            rules=[e for e in entries if e.kind == "rule"])
-
-
-@bp.app_errorhandler(413)
-def too_large(error):
-    """An upload over MAX_UPLOAD_BYTES: say so plainly (JSON for the API)."""
-    from portal.errors import error_response
-
-    limit = current_app.config["MAX_UPLOAD_BYTES"]
-    return error_response(413, f"The file is too large: the limit is {limit:,} bytes.",
-                          "file")
-
-

@@ -54,6 +54,31 @@ def create_user_command(email: str, name: str, password: str, admin: bool) -> No
     click.echo(f"created {user.email}{' (admin)' if admin else ''}")
 
 
+@users_cli.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--keep/--must-change", default=False,
+              help="Let the user keep this password (default: they must change it at sign-in).")
+def reset_password_command(email: str, password: str, keep: bool) -> None:
+    """Set a user's password and sign them out everywhere (for a forgotten password)."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services.passwords import reset_password
+
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"email: no user with e-mail {email}")
+    try:
+        reset_password(user, password, must_change=not keep)
+    except DomainError as error:
+        messages = getattr(error, "problems", {}).get(error.field, [error.message])
+        raise click.ClickException(f"{error.field or 'error'}: {' '.join(messages)}") from error
+    click.echo(f"password reset for {user.email}; every session ended"
+               + ("" if keep else "; a new password must be chosen at the next sign-in"))
+
+
 @demo_cli.command("seed")
 def seed_command() -> None:
     """Create demo institutions, users, programmes and data files (idempotent)."""
@@ -74,3 +99,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(docs_cli)
+    from portal.cli.shared_folders import shared_folders_cli
+
+    app.cli.add_command(shared_folders_cli)

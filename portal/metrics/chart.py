@@ -11,7 +11,7 @@ from portal.template_helpers import duration
 WIDTH, HEIGHT = 960, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
 COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "blocked": "#8250df",
-           "cancelled": "#9a6700"}
+           "cancelled": "#9a6700", "awaiting_review": "#0969da"}
 
 
 def _nice_max(value: float) -> float:

@@ -90,6 +90,28 @@ class PortalCollector:
             alerts.add_metric([code, severity], float(n))
         yield alerts
         yield from self._queues()
+        yield from self._ticks()
+
+    def _ticks(self) -> Iterator[Metric]:
+        from portal.services.periodic import tick_states
+
+        states = tick_states()
+        if states is None:  # Redis down: programme_ops_redis_up says so
+            return
+        age = GaugeMetricFamily(
+            "programme_ops_scheduler_tick_age_seconds",
+            "Seconds since the scheduler's dispatch / reconcile pass last completed "
+            "(absent when it never ran).", labels=["tick"])
+        stale = GaugeMetricFamily(
+            "programme_ops_scheduler_tick_stale",
+            "1 when the pass never ran or last completed more than 3 scheduler intervals "
+            "ago.", labels=["tick"])
+        for state in states:
+            if state.age_seconds is not None:
+                age.add_metric([state.name], state.age_seconds)
+            stale.add_metric([state.name], 1.0 if state.stale else 0.0)
+        yield age
+        yield stale
 
     def _queues(self) -> Iterator[Metric]:
         from portal.services.dispatch import queue_overview

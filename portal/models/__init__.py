@@ -1,5 +1,7 @@
 """The data model. Import models from here."""
 
+# The notification tables join the metadata through this import.
+from portal.models import notifications as notifications
 from portal.models.alerts import ALERT_STATES, SEVERITIES, MonitoringProgrammeAlert
 from portal.models.audit import AuditEvent
 from portal.models.base import UTCDateTime, new_uuid, utcnow
@@ -12,6 +14,7 @@ from portal.models.programmes import (
     SharedFolderGrant,
     programme_institutions,
 )
+from portal.models.releases import CANDIDATE_STATUSES, ReleaseCandidate, ReleaseWithdrawal
 from portal.models.runs import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -28,6 +31,7 @@ from portal.models.users import ApiToken, Institution, User, institution_members
 __all__ = [
     "ACTIVE_STATUSES",
     "ALERT_STATES",
+    "CANDIDATE_STATUSES",
     "FINAL_STATUSES",
     "NAMED_CADENCES",
     "RUN_STATUSES",
@@ -46,6 +50,8 @@ __all__ = [
     "MonitoringProgrammeRunStep",
     "MonitoringProgrammeSteward",
     "ProgrammeUpload",
+    "ReleaseCandidate",
+    "ReleaseWithdrawal",
     "SharedFolder",
     "SharedFolderGrant",
     "UTCDateTime",

@@ -24,6 +24,8 @@ class MonitoringProgrammeAlert(db.Model):
     __table_args__ = (
         Index("ix_alerts_programme_rule_state", "programme_id", "rule_id", "state"),
         Index("ix_alerts_state_last_seen", "state", "last_seen_at"),
+        # The inbox's order (newest first, id breaks ties) for keyset pages.
+        Index("ix_alerts_last_seen_id", "last_seen_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -72,9 +73,29 @@ class MonitoringProgramme(db.Model):
         JSON, default=lambda: {"rules": []}
     )
     lineage_notes: Mapped[str] = mapped_column(Text, default="")
+    # The licence of the programme's releases: an SPDX id, or a URL and a title
+    # (portal.services.licences); empty means "as the input's own metadata declares".
+    licence: Mapped[str] = mapped_column(String(300), default="", server_default="")
     # A run lost to infrastructure (worker killed, redeploy) is retried as a new
     # attempt up to this many attempts in all; data failures are never retried.
     max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    # Sign-off gate (portal.services.review): a passing run stages its release as a
+    # candidate that a reviewer approves or rejects; the run's own trigger may approve
+    # only when review_allows_self_approval is on.
+    publish_requires_review: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
+    review_allows_self_approval: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                              server_default=false())
+    # The list's summary, kept by the state machine (services.runs via
+    # services.programme_summary) and by the alert service in the same transaction as
+    # the change, so the programme list reads one row per programme: the latest run
+    # (highest id, dry runs included) and the number of open or acknowledged alerts.
+    latest_run_id: Mapped[int | None] = mapped_column(Integer)
+    latest_run_uuid: Mapped[str | None] = mapped_column(String(36))
+    latest_run_status: Mapped[str | None] = mapped_column(String(20))
+    latest_run_dry_run: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
+    open_alert_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -93,7 +114,12 @@ class MonitoringProgrammeSteward(db.Model):
     """A user's role on a programme (owner, steward, operator, reviewer)."""
 
     __tablename__ = "monitoring_programme_stewards"
-    __table_args__ = (UniqueConstraint("programme_id", "user_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("programme_id", "user_id", "role"),
+        # Covers "the programmes where this user has an active role" (list scoping,
+        # can_create_programme, permitted_programme_ids) without touching the table.
+        Index("ix_stewards_user_active_role", "user_id", "is_active", "role", "programme_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     programme_id: Mapped[int] = mapped_column(

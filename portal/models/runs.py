@@ -26,9 +26,12 @@ from portal.models.users import User
 
 RUN_TYPES = ("full", "ingest", "validate", "compute", "publish")
 RUN_TRIGGERS = ("manual", "scheduled", "integration")
-RUN_STATUSES = ("queued", "running", "succeeded", "blocked", "failed", "cancelled")
+RUN_STATUSES = ("queued", "running", "succeeded", "awaiting_review", "blocked", "failed",
+                "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("succeeded", "blocked", "failed", "cancelled")
+# awaiting_review: the run passed and staged a release candidate for sign-off
+# (portal.services.review); final for the run, so it never holds the active-run index.
+FINAL_STATUSES = ("succeeded", "awaiting_review", "blocked", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "succeeded", "blocked", "failed", "skipped", "cancelled")
 
 _ACTIVE_SQL = text("status IN ('queued', 'running')")
@@ -52,6 +55,8 @@ class MonitoringProgrammeRun(db.Model):
         Index("ix_runs_programme_queued", "programme_id", "queued_at"),
         Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_runs_queued_at", "queued_at"),
+        # A programme's latest runs (summary refresh, programme page) by an index range.
+        Index("ix_runs_programme_id_id", "programme_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("programmes", __name__)
 
-from portal.programmes import actions, views  # noqa: E402,F401
+from portal.programmes import actions, releases, views  # noqa: E402,F401

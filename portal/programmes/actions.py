@@ -8,26 +8,22 @@ from flask_login import current_user, login_required
 from portal import access
 from portal.access import programme_access
 from portal.programmes import bp
-from portal.programmes.common import go_to
+from portal.programmes.common import go_to, not_started
 from portal.services import DomainError
 from portal.services.releases import release_file
 
 
 def _start(programme, *, dry_run: bool):
-    from portal.services.runs import ActiveRunExists, queue_run
+    from portal.services.runs import queue_run
 
     try:
         result = queue_run(programme, current_user, run_type="full", dry_run=dry_run,
                            trigger="manual", request_id=g.request_id)
-    except ActiveRunExists as conflict:
-        flash(f"Not started: {conflict.message}.", "error")
-        return go_to(url_for("runs.detail", run_uuid=conflict.active_run.uuid))
     except DomainError as error:
-        flash(f"Not started: {error.message}.", "error")
-        return go_to(url_for("programmes.detail", code=programme.code))
+        return not_started(error, url_for("programmes.detail", code=programme.code))
     what = "Dry run" if dry_run else "Run"
     if result.dispatched:
-        flash(f"{what} queued.", "success")
+        flash(f"{what} queued.", "run")  # shown by runs/_live.html while the run is active
     else:
         flash(f"{what} queued; dispatch delayed (the queue is unreachable, it will be "
               "dispatched automatically).", "warning")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, make_response, redirect, render_template, request
+from flask import (
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from portal import access
@@ -41,6 +50,19 @@ def go_to(url: str) -> Response:
     return redirect(url)
 
 
+def not_started(error: DomainError, fallback: str) -> Response:
+    """Flash why a run was not started and go to the active run it met, else ``fallback``.
+
+    Args:
+        error: the service's refusal (``ActiveRunExists`` carries the active run).
+        fallback: where to go when no other run is in the way.
+    """
+    message = error.message if error.message.endswith(".") else f"{error.message}."
+    flash(f"Not started: {message}", "error")
+    active = getattr(error, "active_run", None)
+    return go_to(url_for("runs.detail", run_uuid=active.uuid) if active is not None else fallback)
+
+
 def load_run_for(run_uuid: str, action: str = access.VIEW) -> MonitoringProgrammeRun:
     """Load a run (with programme and steps) and authorise ``action`` on its programme."""
     run = load_run(run_uuid)
@@ -59,10 +81,20 @@ def load_alert_for(alert_uuid: str, action: str = access.VIEW) -> MonitoringProg
     return alert
 
 
-def apply_error(form: Any, error: DomainError) -> bool:
-    """Attach a domain error to the form field it names; False when no field matched."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is None:
-        return False
-    field.errors = [*field.errors, error.message]
-    return True
+def apply_error(form: Any, error: DomainError, *, unless_flagged: bool = False) -> bool:
+    """Attach a domain error (each of a ``FieldErrors``) to the form field it names.
+
+    Args:
+        unless_flagged: skip a field that already shows an error (the form's own checks).
+
+    Returns:
+        False when an error names no field of the form (the caller shows it otherwise).
+    """
+    attached = True
+    for one in getattr(error, "errors", [error]):
+        field = getattr(form, one.field, None) if one.field else None
+        if field is None:
+            attached = False
+        elif not (unless_flagged and field.errors):
+            field.errors = [*field.errors, one.message]
+    return attached

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, Regexp
 
 from portal.models import STEWARD_ROLES
+from portal.services.licences import HINT as LICENCE_HINT
 
 
 class ProgrammeForm(FlaskForm):
@@ -26,6 +27,8 @@ class ProgrammeForm(FlaskForm):
     data_quality_rules = TextAreaField("Data-quality rules (JSON)",
                                        render_kw={"rows": 14, "spellcheck": "false"})
     lineage_notes = TextAreaField("Lineage notes", render_kw={"rows": 4})
+    licence = StringField("Release licence", validators=[Length(max=300)],
+                          description=LICENCE_HINT)
 
 
 class StewardForm(FlaskForm):
@@ -38,4 +41,5 @@ class StewardForm(FlaskForm):
 class DeactivateStewardForm(FlaskForm):
     """Deactivate one assignment."""
 
-    steward_id = HiddenField(validators=[DataRequired()])
+    steward_id = HiddenField(validators=[
+        DataRequired(), Regexp(r"^[0-9]{1,9}$", message="That assignment does not exist.")])

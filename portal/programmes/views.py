@@ -16,6 +16,7 @@ from portal.models import NAMED_CADENCES, RUN_STATUSES
 from portal.programmes import bp
 from portal.programmes.common import apply_error, page_or_fragment
 from portal.programmes.forms import DeactivateStewardForm, ProgrammeForm, StewardForm
+from portal.programmes.releases import release_review_context
 from portal.services import DomainError
 from portal.services import programme_edit as edit_service
 from portal.services.queries import (
@@ -25,6 +26,7 @@ from portal.services.queries import (
     programme_detail,
 )
 from portal.services.releases import list_releases
+from portal.services.runs import run_refusal
 
 FORM_FIELDS = {"pipeline_definition_json": "pipeline_definition",
                "data_quality_rules_json": "data_quality_rules"}
@@ -48,14 +50,16 @@ def index():
 @programme_access(access.VIEW)
 def detail(programme):
     """Summary, stewards, pipeline and rules, recent runs, open alerts, releases."""
+    refusal = run_refusal(programme)  # archived: nobody may run it, whatever their role
     return render_template(
         "programmes/detail.html", programme=programme,
         releases=list_releases(current_app.config["PUBLISH_ROOT"], programme.code),
-        can_run=access.can(current_user, access.RUN, programme),
+        can_run=access.can(current_user, access.RUN, programme) and not refusal,
         can_edit=access.can(current_user, access.EDIT, programme),
         can_manage=access.can(current_user, access.MANAGE_STEWARDS, programme),
-        run_reason=access.ACTION_EXPLANATIONS[access.RUN],
+        run_reason=refusal or access.ACTION_EXPLANATIONS[access.RUN],
         **programme_detail(programme),
+        **release_review_context(programme),
     )
 
 
@@ -82,7 +86,9 @@ def edit(programme):
             scheduler_enabled=bool(form.scheduler_enabled.data),
             pipeline_definition=form.pipeline_definition.data or "",
             data_quality_rules=form.data_quality_rules.data or "",
-            lineage_notes=form.lineage_notes.data or "")
+            lineage_notes=form.lineage_notes.data or "",
+            # A client that does not send the field leaves the licence as it is.
+            licence=(form.licence.data or "") if form.licence.raw_data else None)
         try:
             diff = edit_service.update_programme(programme, current_user, changes,
                                                  request_id=g.request_id)

@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("runs", __name__)
 
-from portal.runs import views  # noqa: E402,F401
+from portal.runs import repeat, views  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, current_app, flash, g, request, send_file, url_for
+from flask import Response, current_app, flash, g, request, url_for
 from flask_login import current_user, login_required
 
 from portal import access
@@ -13,8 +13,9 @@ from portal.models import RUN_STATUSES, RUN_TRIGGERS
 from portal.programmes.common import go_to, is_fragment_request, load_run_for, page_or_fragment
 from portal.runs import bp
 from portal.services import DomainError
+from portal.services.csv_export import safe_csv_file
 from portal.services.openlineage import run_events
-from portal.services.queries import RunFilters, list_runs, page_number
+from portal.services.queries import RunFilters, list_runs, programme_choices
 from portal.services.releases import rejection_report
 
 #: HTMX stops polling when a poll is answered with this status.
@@ -24,11 +25,12 @@ STOP_POLLING = 286
 def _runs_page(programme=None):
     filters = RunFilters.from_args(request.args)
     result = list_runs(current_user, filters, programme=programme,
-                       page=page_number(request.args.get("page")),
+                       after=request.args.get("after"), before=request.args.get("before"),
                        per_page=current_app.config["PAGE_SIZE"])
     return page_or_fragment("runs/index.html", "runs/_results.html", programme=programme,
                             result=result, filters=filters, statuses=RUN_STATUSES,
-                            triggers=RUN_TRIGGERS)
+                            triggers=RUN_TRIGGERS,
+                            programmes=[] if programme else programme_choices(current_user))
 
 
 @bp.route("/runs")
@@ -63,12 +65,16 @@ def _has_rejection_report(run) -> bool:
 @login_required
 def detail(run_uuid: str):
     """The run page; HTMX polls return the live fragment, with 286 once the run ended."""
+    from portal.services.retries import attempt_links
+
     run = load_run_for(run_uuid)
     fragment = is_fragment_request()
+    previous_attempt, next_attempt = attempt_links(run)
     response = page_or_fragment(
         "runs/detail.html", "runs/_live.html", run=run, programme=run.programme,
         rules=_rule_results(run), has_report=_has_rejection_report(run),
-        can_run=access.can(current_user, access.RUN, run.programme))
+        can_run=access.can(current_user, access.RUN, run.programme),
+        previous_attempt=previous_attempt, next_attempt=next_attempt)
     if fragment and not run.is_active:
         response.status_code = STOP_POLLING
     return response
@@ -113,5 +119,7 @@ def rejections(run_uuid: str):
                      if ((s.details_json or {}).get("files") or {}).get("rejection_report")),
                     None)
     path = rejection_report(current_app.config["WORK_ROOT"], recorded)
-    return send_file(path, mimetype="text/csv", as_attachment=True,
-                     download_name=f"rejections-{run.programme.code}-{run.uuid[:8]}.csv")
+    # The rejected rows are the data providers' own: neutralise formulas for spreadsheets.
+    name = f"rejections-{run.programme.code}-{run.uuid[:8]}.csv"
+    return Response(safe_csv_file(path), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

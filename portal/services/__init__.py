@@ -28,3 +28,18 @@ class Conflict(DomainError):
     """The request conflicts with the current state (e.g. a run is already active)."""
 
     status = 409
+
+
+class FieldErrors(DomainError):
+    """Several fields at fault at once, so a form can show every error in one round.
+
+    Attributes:
+        errors: each field's error; the first also gives this error's message and field
+            (an API client that reads one error reads the first).
+    """
+
+    def __init__(self, errors: list[DomainError]):
+        super().__init__(errors[0].message, errors[0].field)
+        self.errors = errors
+        statuses = {error.status for error in errors}
+        self.status = statuses.pop() if len(statuses) == 1 else 400

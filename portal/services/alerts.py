@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import (
     MonitoringProgramme,
@@ -20,7 +21,8 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import Conflict, DomainError, audit
+from portal.services import Conflict, DomainError, audit, programme_summary
+from portal.services.notifications import events as notification_events
 
 UNRESOLVED = ("open", "acknowledged")
 
@@ -52,10 +54,12 @@ def raise_alert(programme: MonitoringProgramme, run: MonitoringProgrammeRun | No
         )
         db.session.add(alert)
         db.session.flush()
+        programme_summary.alerts_changed(programme.id)
         audit.record("alert_opened", object_type="alert", object_id=alert.uuid,
                      programme_id=programme.id,
                      metadata={"rule_id": rule_id, "severity": severity,
                                "run": run.uuid if run else None})
+        notification_events.on_alert_opened(alert)
     else:
         alert.occurrence_count += 1
         alert.last_seen_at = now
@@ -73,6 +77,25 @@ def open_system_alert(programme: MonitoringProgramme, run: MonitoringProgrammeRu
     """Raise an operational alert (e.g. ``worker-lost``); the caller commits."""
     return raise_alert(programme, run, rule_id=rule_id, severity=severity, message=message,
                        details={"system": True})
+
+
+def resolve_system_alert(programme_id: int, rule_id: str,
+                         run: MonitoringProgrammeRun) -> MonitoringProgrammeAlert | None:
+    """Resolve the unresolved operational alert ``rule_id`` because ``run`` succeeded.
+
+    Used for ``worker-lost``: a later successful run shows the infrastructure works
+    again. Adds to the current transaction (the caller commits); None when none is open.
+    """
+    alert = _unresolved(programme_id, rule_id)
+    if alert is None:
+        return None
+    alert.state = "resolved"
+    alert.resolved_at = utcnow()
+    alert.resolved_note = f"Resolved automatically: run {run.uuid} succeeded."
+    programme_summary.alerts_changed(programme_id)
+    audit.record("alert_auto_resolved", object_type="alert", object_id=alert.uuid,
+                 programme_id=programme_id, metadata={"rule_id": rule_id, "run": run.uuid})
+    return alert
 
 
 def sync_rule_alerts(programme: MonitoringProgramme, run: MonitoringProgrammeRun,
@@ -95,6 +118,7 @@ def sync_rule_alerts(programme: MonitoringProgramme, run: MonitoringProgrammeRun
                 alert.state = "resolved"
                 alert.resolved_at = utcnow()
                 alert.resolved_note = f"Resolved automatically: run {run.uuid} passed the rule."
+                programme_summary.alerts_changed(programme.id)
                 audit.record("alert_auto_resolved", object_type="alert", object_id=alert.uuid,
                              programme_id=programme.id,
                              metadata={"rule_id": alert.rule_id, "run": run.uuid})
@@ -118,9 +142,15 @@ def _note(note: str | None, required: bool) -> str:
     return note
 
 
+def check_note(note: str | None, *, required: bool) -> str:
+    """The stripped triage note, or DomainError (missing when required, or too long)."""
+    return _note(note, required)
+
+
 def acknowledge(alert: MonitoringProgrammeAlert, user: User, note: str | None,
                 request_id: str | None = None) -> MonitoringProgrammeAlert:
     """Acknowledge an open alert with an optional note (access is checked by the caller)."""
+    begin_write()  # SQLite: the state check and the change under one write lock
     if alert.state != "open":
         raise Conflict(f"This alert is {alert.state}; only open alerts can be acknowledged.")
     checked = _note(note, required=False)  # before any change: a refusal leaves no trace
@@ -138,6 +168,7 @@ def acknowledge(alert: MonitoringProgrammeAlert, user: User, note: str | None,
 def resolve(alert: MonitoringProgrammeAlert, user: User, note: str | None,
             request_id: str | None = None) -> MonitoringProgrammeAlert:
     """Resolve an open or acknowledged alert; a note is required."""
+    begin_write()  # SQLite: the state check and the change under one write lock
     if alert.state == "resolved":
         raise Conflict("This alert is already resolved.")
     checked = _note(note, required=True)  # before any change: a refusal leaves no trace
@@ -145,6 +176,7 @@ def resolve(alert: MonitoringProgrammeAlert, user: User, note: str | None,
     alert.resolved_by_id = user.id
     alert.resolved_at = utcnow()
     alert.resolved_note = checked
+    programme_summary.alerts_changed(alert.programme_id)
     audit.record("alert_resolved", actor=user, object_type="alert", object_id=alert.uuid,
                  programme_id=alert.programme_id, metadata={"note": alert.resolved_note},
                  request_id=request_id)

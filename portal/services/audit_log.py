@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +14,23 @@ from sqlalchemy.orm import joinedload
 from portal.access_audit import auditable_programme_ids
 from portal.extensions import db
 from portal.models import AuditEvent, MonitoringProgramme
+from portal.services.csv_export import csv_chunks
 from portal.services.filters import DateRangeFilters, Page
 
 CSV_COLUMNS = ("time_utc", "actor", "action", "object_type", "object_id", "programme",
                "request_id", "metadata")
 CSV_MAX_ROWS = 100_000
+
+
+#: The audit log's sortable columns; time (then id) breaks ties, newest first.
+AUDIT_SORTS: dict[str, Any] = {"when": AuditEvent.created_at, "actor": AuditEvent.actor_label,
+                               "action": AuditEvent.action}
+
+
+def _order(sort: str) -> list[Any]:
+    column = AUDIT_SORTS.get(sort.lstrip("-"), AuditEvent.created_at)
+    first = column.asc() if sort and not sort.startswith("-") else column.desc()
+    return [first, AuditEvent.created_at.desc(), AuditEvent.id.desc()]
 
 
 @dataclass
@@ -30,20 +40,24 @@ class AuditFilters(DateRangeFilters):
     programme: str = ""
     actor: str = ""
     action: str = ""
+    sort: str = ""  # a key of AUDIT_SORTS, "-" first for descending; "" newest first
 
     @classmethod
     def from_args(cls, args: Any) -> AuditFilters:
         """Parse ``request.args``; bad dates are reported in ``errors`` and ignored."""
         filters = cls(programme=(args.get("programme") or "").strip()[:40],
                       actor=(args.get("actor") or "").strip()[:254],
-                      action=(args.get("action") or "").strip()[:80])
+                      action=(args.get("action") or "").strip()[:80],
+                      sort=(args.get("sort") or "").strip()[:20])
+        if filters.sort.lstrip("-") not in AUDIT_SORTS:
+            filters.sort = ""
         filters.read_dates(args)
         return filters
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters as query-string values."""
         args = {"programme": self.programme, "actor": self.actor, "action": self.action,
-                **self.date_args()}
+                "sort": self.sort, **self.date_args()}
         return {k: v for k, v in args.items() if v}
 
 
@@ -69,7 +83,7 @@ def list_events(user: Any, filters: AuditFilters, *, page: int = 1, per_page: in
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(
         query.options(joinedload(AuditEvent.actor))
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .order_by(*_order(filters.sort))
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
     return Page(list(items), page, per_page, total)
@@ -91,22 +105,23 @@ def programme_codes(ids: set[int]) -> dict[int, str]:
 
 
 def export_csv(user: Any, filters: AuditFilters) -> Iterator[str]:
-    """Yield the filtered trail as CSV text chunks (header first, oldest event first)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    """Yield the filtered trail as CSV text chunks (header first, oldest event first).
+
+    Cells are neutralised for spreadsheets (``csv_export.safe_cell``): actor names and
+    metadata are user-supplied.
+    """
     query = _query(user, filters).order_by(AuditEvent.created_at, AuditEvent.id)
     codes = dict(db.session.execute(select(MonitoringProgramme.id,
                                             MonitoringProgramme.code)).all())
-    for count, event in enumerate(db.session.scalars(query.limit(CSV_MAX_ROWS)), start=1):
-        writer.writerow([
-            event.created_at.astimezone(UTC).isoformat(), event.actor_label, event.action,
-            event.object_type, event.object_id or "",
-            codes.get(event.programme_id, "") if event.programme_id else "",
-            event.request_id or "", json.dumps(event.metadata_json or {}, sort_keys=True),
-        ])
-        if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+
+    def rows() -> Iterator[list[Any]]:
+        yield list(CSV_COLUMNS)
+        for event in db.session.scalars(query.limit(CSV_MAX_ROWS)):
+            yield [
+                event.created_at.astimezone(UTC).isoformat(), event.actor_label, event.action,
+                event.object_type, event.object_id or "",
+                codes.get(event.programme_id, "") if event.programme_id else "",
+                event.request_id or "", json.dumps(event.metadata_json or {}, sort_keys=True),
+            ]
+
+    return csv_chunks(rows())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from dateutil.relativedelta import relativedelta
 
 UNSCHEDULED = frozenset({"manual", "ad_hoc"})
@@ -34,13 +34,30 @@ def is_schedulable(cadence: str) -> bool:
 
 
 def cadence_error(cadence: str) -> str | None:
-    """Return why ``cadence`` is not valid, or None when it is."""
+    """Return why ``cadence`` is not valid, or None when it is.
+
+    Cron expressions have exactly five fields (minute hour day-of-month month
+    day-of-week): croniter would read a sixth as seconds, which a scheduler ticking
+    every minute cannot honour, so it is refused rather than silently misread. An
+    expression that never fires (30 February) is refused too.
+    """
     cadence = (cadence or "").strip()
     if cadence in UNSCHEDULED or cadence in STEPS:
         return None
-    if not croniter.is_valid(cadence):
-        return (f"{cadence!r} is neither a cadence ({', '.join([*STEPS, *UNSCHEDULED])}) "
+    shown = cadence if len(cadence) <= 60 else cadence[:60] + "…"
+    fields = cadence.split()
+    if len(fields) > 5 and not cadence.startswith("@"):
+        return (f"{shown!r} has {len(fields)} fields: use a 5-field cron expression "
+                "(minute hour day-of-month month day-of-week); a seconds or year field is "
+                "not supported")
+    if len(cadence) > 100 or not croniter.is_valid(cadence):
+        return (f"{shown!r} is neither a cadence ({', '.join([*STEPS, *UNSCHEDULED])}) "
                 "nor a valid cron expression such as '0 6 * * 1'")
+    try:
+        croniter(cadence, datetime.now(UTC)).get_next(datetime)
+    except CroniterError:
+        return (f"{shown!r} never fires: no date matches it (such as 30 February); choose "
+                "a day that exists")
     return None
 
 
@@ -48,8 +65,9 @@ def timezone_error(name: str) -> str | None:
     """Return why ``name`` is not a known IANA time zone, or None."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"{name!r} is not a known time zone (use an IANA name such as Europe/Madrid)"
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a 100 kB "name"
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        return f"{shown!r} is not a known time zone (use an IANA name such as Europe/Madrid)"
     return None
 
 
@@ -100,7 +118,10 @@ def next_run_after(cadence: str, timezone: str = "UTC", after: datetime | None =
                 raise ValueError("cadence walk did not converge")
         return slot
     iterator = croniter(cadence, after.astimezone(zone))
-    return iterator.get_next(datetime).astimezone(UTC)
+    try:
+        return iterator.get_next(datetime).astimezone(UTC)
+    except CroniterError:  # saved before such cadences were refused: never due
+        return None
 
 
 @dataclass(frozen=True)

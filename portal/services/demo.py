@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Institution, MonitoringProgramme, MonitoringProgrammeSteward, User
-from portal.services import demo_data
+from portal.services import demo_counts, demo_data, demo_recipes
 
 DEMO_PASSWORD = "demo-password"
 
@@ -47,21 +47,34 @@ PROGRAMMES: list[dict[str, Any]] = [
         "code": "BIRD-ATLAS",
         "title": "Iberian breeding bird atlas",
         "description": "Point counts at 36 atlas squares, 2010–2025; richness, abundance "
-                       "and trends per species.",
+                       "and trends per species; TRIM indices at 40 count sites and the "
+                       "farmland-bird indicator.",
         "refresh_cadence": "monthly",
         "timezone": "Europe/Madrid",
         "scheduler_enabled": True,
         "institutions": ["IBAT"],
         "pipeline": {"steps": [
             {"key": "ingest", "type": "ingest.darwin_core",
-             "params": {"source": "bird-atlas/occurrence.csv"}},
+             "params": {"source": "occurrence.csv"}},
             {"key": "validate", "type": "validate.rules"},
             {"key": "richness", "type": "compute.species_richness",
              "params": {"site": "locationID", "period": "year"}},
             {"key": "trend", "type": "compute.trend", "params": {"min_years": 5}},
+            # Site x year point counts (visits not made are missing): TRIM indices per
+            # species and the farmland-bird multi-species indicator.
+            {"key": "counts", "type": "ingest.csv",
+             "params": {"source": "point_counts.csv", "as": "point_counts"}},
+            {"key": "trim", "type": "compute.trim",
+             "params": {"table": "point_counts", "taxon": "scientificName",
+                        "site": "locationID", "time": "year", "count": "count", "model": 3,
+                        "overdispersion": True, "serial_correlation": True}},
+            {"key": "msi", "type": "compute.msi",
+             "params": {"group": "farmland birds", "taxa": demo_counts.FARMLAND,
+                        "indices": "trim_indices"}},
             {"key": "publish", "type": "publish.release", "params": {"name": "bird-atlas"}},
         ]},
         "rules": BIRD_RULES,
+        "licence": "CC-BY-4.0",
         "lineage_notes": "Point counts by volunteer observers, entered in the field app "
                          "and exported nightly as Darwin Core.",
     },
@@ -75,7 +88,7 @@ PROGRAMMES: list[dict[str, Any]] = [
         "institutions": ["DEL"],
         "pipeline": {"steps": [
             {"key": "ingest", "type": "ingest.csv",
-             "params": {"source": "desert-plots/census.csv",
+             "params": {"source": "census.csv",
                         "mapping": {"date_from": {"day": "day", "month": "month",
                                                   "year": "year", "target": "eventDate"}}}},
             {"key": "validate", "type": "validate.rules"},
@@ -85,12 +98,13 @@ PROGRAMMES: list[dict[str, Any]] = [
              "params": {"taxon": "species", "site": "plot", "period": "year"}},
             {"key": "publish", "type": "publish.release", "params": {"name": "desert-plots"}},
         ]},
+        "licence": "CC0-1.0",
         "rules": {"rules": [
             {"id": "columns", "type": "required_columns", "severity": "critical",
              "columns": ["year", "plot", "species", "count"]},
             {"id": "species-known", "type": "allowed_values", "severity": "error",
              "column": "species",
-             "vocabulary": {"source": "desert-plots/species.csv", "column": "species"}},
+             "vocabulary": {"source": "species.csv", "column": "species"}},
             {"id": "plot-range", "type": "range", "severity": "error", "column": "plot",
              "min": 1, "max": 24},
             {"id": "day-known", "type": "null_fraction", "severity": "info", "column": "day",
@@ -111,11 +125,12 @@ PROGRAMMES: list[dict[str, Any]] = [
         "institutions": ["IBAT", "DEL"],
         "pipeline": {"steps": [
             {"key": "ingest", "type": "ingest.darwin_core",
-             "params": {"source": "camtrap/occurrence.csv"}},
+             "params": {"source": "occurrence.csv"}},
             {"key": "validate", "type": "validate.rules"},
             {"key": "abundance", "type": "compute.abundance", "params": {"period": "year"}},
             {"key": "publish", "type": "publish.release", "params": {"name": "camtrap"}},
         ]},
+        "licence": "CC-BY-NC-4.0",
         "rules": {"rules": [
             {"id": "name-present", "type": "not_null", "severity": "error",
              "column": "scientificName"},
@@ -133,13 +148,14 @@ PROGRAMMES: list[dict[str, Any]] = [
         "institutions": [],
         "pipeline": {"steps": [
             {"key": "ingest", "type": "ingest.darwin_core",
-             "params": {"source": "bioblitz/occurrence.csv"}},
+             "params": {"source": "occurrence.csv"}},
             {"key": "richness", "type": "compute.species_richness",
              "params": {"site": "locality", "period": "year"}},
         ]},
         "rules": {"rules": []},
         "lineage_notes": "",
     },
+    *demo_recipes.PROGRAMMES,  # the recipes of docs/recipes.md: event core, Camtrap DP
 ]
 
 #: email -> (programme code, role)
@@ -153,22 +169,29 @@ ASSIGNMENTS = [
     ("operator@example.org", "DESERT-PLOTS", "operator"),
     ("reviewer@example.org", "BIRD-ATLAS", "reviewer"),
     ("reviewer@example.org", "DESERT-PLOTS", "reviewer"),
+    *demo_recipes.ASSIGNMENTS,
 ]
 
 
 def write_demo_files(data_root: Path) -> list[Path]:
-    """Generate the demo programmes' input files under ``data_root`` (idempotent)."""
+    """Generate the demo programmes' input files (idempotent).
+
+    Each programme's files go into its own folder ``DATA_ROOT/<CODE>/``, which its
+    sources are relative to.
+    """
     files = [
-        (data_root / "bird-atlas/occurrence.csv",
+        (data_root / "BIRD-ATLAS/occurrence.csv",
          lambda p: demo_data.write_occurrences(p, 20000, seed=11)),
-        (data_root / "camtrap/occurrence.csv",
+        (data_root / "BIRD-ATLAS/point_counts.csv", demo_counts.write_point_counts),
+        (data_root / "CAMTRAP-SIERRA/occurrence.csv",
          # With defects: a few future dates trip the blocking "not-future" rule.
          lambda p: demo_data.write_occurrences(p, 3000, seed=12, sites=12)),
-        (data_root / "bioblitz/occurrence.csv",
+        (data_root / "BIOBLITZ-2026/occurrence.csv",
          lambda p: demo_data.write_occurrences(p, 800, seed=13, sites=5, first_year=2026,
                                                last_year=2026, defects=False)),
-        (data_root / "desert-plots/census.csv", demo_data.write_plot_census),
-        (data_root / "desert-plots/species.csv", demo_data.write_species_vocabulary),
+        (data_root / "DESERT-PLOTS/census.csv", demo_data.write_plot_census),
+        (data_root / "DESERT-PLOTS/species.csv", demo_data.write_species_vocabulary),
+        *demo_recipes.demo_files(data_root),
     ]
     written = []
     for path, make in files:
@@ -213,6 +236,7 @@ def seed(data_root: Path) -> dict[str, Any]:
                 scheduler_enabled=spec["scheduler_enabled"],
                 pipeline_definition_json=spec["pipeline"],
                 data_quality_rules_json=spec["rules"], lineage_notes=spec["lineage_notes"],
+                licence=spec.get("licence", ""),
                 operating_institutions=[institutions[c] for c in spec["institutions"]],
             )
             reschedule(programme)

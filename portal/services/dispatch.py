@@ -22,6 +22,8 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from portal.redact import mask_secrets, mask_url
+
 log = logging.getLogger(__name__)
 
 EXECUTE_RUN = "jobs.tasks.execute_run"
@@ -209,7 +211,8 @@ def queue_overview() -> dict[str, Any]:
         overview["scheduler_alive_at"] = _decode(connection.get(SCHEDULER_ALIVE_KEY))
         overview["ok"] = True
     except RedisError as error:
-        overview["error"] = f"Redis unavailable at {current_app.config['REDIS_URL']}: {error}"
+        overview["error"] = mask_secrets(
+            f"Redis unavailable at {mask_url(current_app.config['REDIS_URL'])}: {error}")
     return overview
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from portal.services import DomainError
+from portal.services import DomainError, json_text
 from portal.services.pipeline_spec import RULE_TYPES, SEVERITIES, STEP_TYPES
 
 
@@ -85,7 +85,7 @@ def _convert(field: ParamField, raw: str | None) -> Any:
         return [part.strip() for part in raw.split(",") if part.strip()]
     if field.input == "json":
         try:
-            return json.loads(raw)
+            return json_text.loads(raw)
         except json.JSONDecodeError as exc:
             raise DomainError(f"{field.label}: not valid JSON ({exc.msg}).",
                               field=field.name) from None
@@ -114,7 +114,7 @@ def values_from_form(fields: list[ParamField], form: dict[str, str], prefix: str
 def parse_draft(text: str, root: str) -> dict[str, Any]:
     """Parse a draft's JSON text; ``root`` is "steps" or "rules"."""
     try:
-        draft = json.loads(text or "{}")
+        draft = json_text.loads(text or "{}")
     except json.JSONDecodeError as exc:
         raise DomainError(f"$: not valid JSON (line {exc.lineno}, column {exc.colno}: "
                           f"{exc.msg})", field="draft") from None

@@ -17,16 +17,28 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from portal.services.expression_checks import (
+    pipeline_expression_problems,
+    rules_expression_problems,
+)
+from portal.services.step_declarations import declared_step_types
+
 # --- shared fragments -------------------------------------------------------
 
 RELATIVE_PATH = {
     "type": "string",
     "minLength": 1,
     "maxLength": 500,
-    # No absolute paths, no parent-directory segments: a source stays inside DATA_ROOT.
-    "pattern": r"^(?!/)(?!.*(^|[\\/])\.\.([\\/]|$))[^\x00]+$",
-    "patternMessage": "must be a path relative to DATA_ROOT without '..'",
-    "description": "A path relative to DATA_ROOT; absolute paths and '..' are refused.",
+    # A path inside the programme's folder DATA_ROOT/<CODE>/, or shared:<folder>/<path>:
+    # no absolute path, no drive letter, no '..', no NUL, no other prefix. Whether a
+    # shared folder is granted is checked by the save service (it knows the programme).
+    "pattern": r"^(shared:[A-Za-z0-9][A-Za-z0-9._-]{0,63}/)?(?![\\/])(?![A-Za-z]:)"
+               r"(?!(.*[\\/])?\.\.([\\/]|$))[^\x00:]+$",
+    "patternMessage": "must be a path relative to DATA_ROOT/<CODE>/ (the programme's folder, "
+                      "e.g. inbox/latest) or shared:<folder>/<path>, without '..'",
+    "description": "A path relative to the programme's folder DATA_ROOT/<CODE>/ (e.g. "
+                   "inbox/latest), or shared:<folder>/<path> for a shared folder an admin "
+                   "granted to the programme; absolute paths and '..' are refused.",
 }
 COLUMN = {"type": "string", "minLength": 1, "maxLength": 200}
 COLUMN_MAPPING = {
@@ -52,22 +64,11 @@ INGEST_COMMON = {
     "as": {**COLUMN, "description": "Name of the table this ingest produces."},
     "mapping": COLUMN_MAPPING,
 }
-INDICATOR_COLUMNS = {
-    "table": COLUMN,
-    "taxon": {**COLUMN, "description": "Taxon column (default scientificName)."},
-    "site": {**COLUMN, "description": "Site column (default locationID, else locality)."},
-    "period": {**COLUMN, "description": "Period column (default year, else from eventDate)."},
-    "count": {
-        **COLUMN,
-        "description": "Count column (default individualCount, else organismQuantity).",
-    },
-}
-
 # --- step types ---------------------------------------------------------------
 
 STEP_TYPES: dict[str, dict[str, Any]] = {
     "ingest.csv": {
-        "description": "Read a CSV or TSV file under DATA_ROOT.",
+        "description": "Read a CSV or TSV file from the programme's folder.",
         "params": {
             "type": "object",
             "properties": {
@@ -78,31 +79,37 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
             "required": ["source"],
             "additionalProperties": False,
         },
-        "example": {"source": "ants/Portal_ant_colony.csv"},
+        "example": {"source": "Portal_ant_colony.csv"},
     },
     "ingest.darwin_core": {
-        "description": "Read a Darwin Core occurrence CSV under DATA_ROOT.",
+        "description": "Read a Darwin Core occurrence CSV from the programme's folder.",
         "params": {
             "type": "object",
             "properties": {"source": RELATIVE_PATH, **INGEST_COMMON},
             "required": ["source"],
             "additionalProperties": False,
         },
-        "example": {"source": "snails/occurrence.csv"},
+        "example": {"source": "inbox/latest"},
     },
     "ingest.dwca": {
-        "description": "Read a Darwin Core Archive (zip with meta.xml) under DATA_ROOT.",
+        "description": "Read a Darwin Core Archive (zip with meta.xml) from the programme's "
+        "folder.",
         "params": {
             "type": "object",
             "properties": {
                 "source": RELATIVE_PATH,
                 "extensions": {"type": "boolean", "default": True},
+                "linked": {"type": "boolean", "description": "Name the tables by row type "
+                           "(event, occurrence, measurementorfact) and carry the core id "
+                           "(e.g. eventID) into each extension (default: true for an "
+                           "event core; otherwise extensions are <as>_<rowtype> with a "
+                           "coreid column)."},
                 **INGEST_COMMON,
             },
             "required": ["source"],
             "additionalProperties": False,
         },
-        "example": {"source": "atlas/dwca-export.zip"},
+        "example": {"source": "dwca-export.zip"},
     },
     "ingest.frictionless": {
         "description": "Read a Frictionless data package (datapackage.json or zip).",
@@ -134,12 +141,14 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
                     "type": "string",
                     "description": "Dotted path to the list of records in a JSON answer.",
                 },
-                "token_env": {
+                "credential": {
                     "type": "string",
-                    "pattern": r"^[A-Z][A-Z0-9_]*$",
-                    "patternMessage": "must be the NAME of an environment variable "
-                    "(A-Z, 0-9, _), never the token itself",
-                    "description": "Name of the environment variable holding a bearer token.",
+                    "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                    "patternMessage": "must be the name of a credential the deployment "
+                    "declares (PORTAL_CREDENTIALS), never a token or a variable",
+                    "description": "Name of a credential declared by the deployment "
+                    "(PORTAL_CREDENTIALS); its token is sent as a bearer token, and only "
+                    "to the credential's own hosts.",
                 },
                 "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 300},
                 "max_bytes": {"type": "integer", "minimum": 1},
@@ -148,63 +157,25 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
             "required": ["url"],
             "additionalProperties": False,
         },
-        "example": {"url": "https://api.example.org/abundance", "token_env": "BIRDIE_TOKEN"},
+        "example": {"url": "https://api.birdie.example/abundance", "credential": "birdie"},
     },
     "validate.rules": {
-        "description": "Check the data against the programme's data-quality rules; "
-        "a failing error or critical rule blocks the run.",
-        "params": {
-            "type": "object",
-            "properties": {"table": COLUMN},
-            "additionalProperties": False,
-        },
-        "example": {},
-    },
-    "compute.species_richness": {
-        "description": "Number of distinct taxa per site per period.",
-        "params": {
-            "type": "object",
-            "properties": INDICATOR_COLUMNS,
-            "additionalProperties": False,
-        },
-        "example": {"site": "locality", "period": "year"},
-    },
-    "compute.abundance": {
-        "description": "Total count per taxon per period.",
-        "params": {
-            "type": "object",
-            "properties": INDICATOR_COLUMNS,
-            "additionalProperties": False,
-        },
-        "example": {"taxon": "species", "count": "colonies", "period": "year"},
-    },
-    "compute.occupancy": {
-        "description": "Share of surveyed sites where a taxon was recorded, per period.",
-        "params": {
-            "type": "object",
-            "properties": INDICATOR_COLUMNS,
-            "additionalProperties": False,
-        },
-        "example": {"site": "plot", "period": "year"},
-    },
-    "compute.trend": {
-        "description": "Log-linear trend of yearly counts per taxon (OLS of log(total + 1) "
-        "on year over surveyed years): percent change per year with a 95% interval; taxa "
-        "recorded in fewer than min_years years go to the table <key>.insufficient.",
+        "description": "Check the data against the programme's data-quality rules, each "
+        "rule on the table it names (rules without a table: this step's table, else the "
+        "primary one); a failing error or critical rule blocks the run. Rows that fail are "
+        "flagged in the rejection report, not removed (transform.exclude_rejected removes "
+        "them).",
         "params": {
             "type": "object",
             "properties": {
-                **INDICATOR_COLUMNS,
-                "min_years": {
-                    "type": "integer",
-                    "minimum": 3,
-                    "default": 5,
-                    "description": "Fewest years with the taxon recorded for a trend.",
-                },
+                "table": {**COLUMN, "description": "Check only this table, with the rules "
+                          "that name it or name none (default: every table with rules)."},
+                "tables": {"type": "array", "items": COLUMN, "minItems": 1,
+                           "description": "Check only these tables, each with its rules."},
             },
             "additionalProperties": False,
         },
-        "example": {"taxon": "species", "count": "colonies", "min_years": 5},
+        "example": {},
     },
     "publish.release": {
         "description": "Publish the computed tables as a versioned, checksummed release.",
@@ -220,7 +191,9 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
                 "license": {
                     "type": "string",
                     "minLength": 1,
-                    "description": "SPDX licence id or URL (default CC0-1.0).",
+                    "description": "SPDX licence id, or URL and title; overrides the "
+                                   "programme's licence (default: the programme's, else "
+                                   "the one the input declares; none fails the step).",
                 },
                 "bump": {"enum": ["minor", "major"], "default": "minor"},
             },
@@ -230,6 +203,10 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
         "example": {"name": "snail-richness"},
     },
 }
+
+# Step types declared beside their code (jobs/steps/<module>.json): compute.*,
+# transform.*, ...
+STEP_TYPES.update(declared_step_types())
 
 #: The step types the product ships (tests may register more with register_step_type).
 BUILTIN_STEP_TYPES = frozenset(STEP_TYPES)
@@ -258,7 +235,8 @@ RULE_TYPES: dict[str, dict[str, Any]] = {
         "required": ["column"],
     },
     "allowed_values": {
-        "description": "Values come from a list or a vocabulary file under DATA_ROOT.",
+        "description": "Values come from a list or a vocabulary file (in the programme's "
+        "folder or a granted shared folder, e.g. shared:taxonomy/species.csv).",
         "properties": {
             "column": COLUMN,
             "values": {"type": "array", "minItems": 1},
@@ -320,9 +298,13 @@ RULE_TYPES: dict[str, dict[str, Any]] = {
         "required": ["column", "max_age_days"],
     },
     "reference": {
-        "description": "Values are present in a column of another input table.",
-        "properties": {"column": COLUMN, "table": COLUMN, "ref_column": COLUMN},
-        "required": ["column", "table", "ref_column"],
+        "description": "Values are present in a column of another table (ref_table). A "
+        "reference rule without ref_table reads table as the other table and checks the "
+        "validation's own table (the form used before rules named their table).",
+        "properties": {"column": COLUMN, "table": COLUMN, "ref_table": COLUMN,
+                       "ref_column": COLUMN},
+        "required": ["column", "ref_column"],
+        "anyOf": [{"required": ["table"]}, {"required": ["ref_table"]}],
     },
 }
 
@@ -340,10 +322,12 @@ def _rule_schema(rule_type: str, spec: dict[str, Any]) -> dict[str, Any]:
                 "tolerance": True,
                 "condition": True,
                 "description": True,
+                "table": True,
                 **spec["properties"],
             },
             "required": spec["required"],
             "additionalProperties": False,
+            **({"anyOf": spec["anyOf"]} if "anyOf" in spec else {}),
         },
     }
 
@@ -404,12 +388,21 @@ def rules_schema() -> dict[str, Any]:
                         "severity": {"enum": SEVERITIES},
                         "tolerance": {"type": "number", "minimum": 0, "maximum": 1},
                         "condition": {
-                            "type": "object",
-                            "properties": {"column": COLUMN, "equals": {}},
-                            "required": ["column"],
-                            "additionalProperties": False,
+                            # The object form, or an expression of the transforms' condition
+                            # language, e.g. "flag in (6, 9)" (portal.services.expression_language).
+                            "anyOf": [
+                                {
+                                    "type": "object",
+                                    "properties": {"column": COLUMN, "equals": {}},
+                                    "required": ["column"],
+                                    "additionalProperties": False,
+                                },
+                                {"type": "string", "minLength": 1, "maxLength": 4000},
+                            ],
                         },
                         "description": {"type": "string", "maxLength": 500},
+                        # The table the rule checks (none: the validation's own table).
+                        "table": COLUMN,
                     },
                     "required": ["id", "type", "severity"],
                     "allOf": [_rule_schema(name, spec) for name, spec in RULE_TYPES.items()],
@@ -466,22 +459,54 @@ def _repeated(items: list[dict[str, Any]], root: str, field: str, noun: str
     return errors
 
 
+#: Parameters a step type no longer accepts -> what to write instead. Reported by name
+#: (definitions saved before the change still hold them) rather than as "unexpected".
+RETIRED_PARAMS: dict[tuple[str, str], str] = {
+    ("ingest.http", "token_env"): "token_env is no longer accepted: a pipeline names a "
+    "credential, never an environment variable. Ask an admin to declare one in "
+    "PORTAL_CREDENTIALS (its variable and hosts), then write \"credential\": \"<name>\"",
+}
+
+
+def _without_retired(definition: Any) -> tuple[Any, list[SpecError]]:
+    """``definition`` without retired parameters (a copy), and one error for each."""
+    steps = definition.get("steps") if isinstance(definition, dict) else None
+    if not isinstance(steps, list):
+        return definition, []
+    errors, cleaned = [], copy.deepcopy(definition)
+    for index, step in enumerate(cleaned["steps"]):
+        params = step.get("params") if isinstance(step, dict) else None
+        if not isinstance(params, dict):
+            continue
+        for name in [n for n in params if (step.get("type"), n) in RETIRED_PARAMS]:
+            errors.append(SpecError(f"$.steps[{index}].params.{name}",
+                                    RETIRED_PARAMS[(step.get("type"), name)]))
+            del params[name]
+    return cleaned, errors
+
+
 def validate_pipeline(definition: Any) -> list[SpecError]:
     """Validate a pipeline definition; return its problems (empty when valid).
 
-    Besides the schema, step keys must be unique.
+    Besides the schema, step keys must be unique, and conditions and derived columns
+    must parse (reported with their character position); a retired parameter
+    (``token_env``) is reported by name with what replaces it.
     """
-    errors = _validate(definition, pipeline_schema())
-    return errors or _repeated(definition["steps"], "steps", "key", "step key")
+    definition, retired = _without_retired(definition)
+    errors = retired + _validate(definition, pipeline_schema())
+    return errors or (_repeated(definition["steps"], "steps", "key", "step key")
+                      + [SpecError(*problem)
+                         for problem in pipeline_expression_problems(definition)])
 
 
 def validate_rules(rules: Any) -> list[SpecError]:
     """Validate a data-quality rule set; return its problems (empty when valid).
 
-    Besides the schema, rule ids must be unique.
+    Besides the schema, rule ids must be unique and text conditions must parse.
     """
     errors = _validate(rules, rules_schema())
-    return errors or _repeated(rules["rules"], "rules", "id", "rule id")
+    return errors or (_repeated(rules["rules"], "rules", "id", "rule id")
+                      + [SpecError(*problem) for problem in rules_expression_problems(rules)])
 
 
 def register_step_type(name: str, params_schema: dict[str, Any], description: str = "") -> None:

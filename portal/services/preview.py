@@ -12,6 +12,7 @@ from portal.models import MonitoringProgramme
 from portal.services import DomainError
 from portal.services.dispatch import get_queue, redis_connection
 from portal.services.pipeline_spec import validate_rules
+from portal.services.shared_folders import source_problems
 
 PREVIEW_TASK = "jobs.preview.preview_rules"
 RESULT_TTL_SECONDS = 3600
@@ -38,7 +39,7 @@ def start_preview(programme: MonitoringProgramme, rules: dict[str, Any]) -> str:
         DomainError: the draft is invalid (field ``draft``, with the JSON path), or Redis
             is unreachable.
     """
-    if errors := validate_rules(rules):
+    if errors := validate_rules(rules) or source_problems(programme.id, {}, rules):
         raise DomainError("; ".join(map(str, errors[:5])), field="draft")
     try:
         job = get_queue("high").enqueue(PREVIEW_TASK, programme.id, rules,

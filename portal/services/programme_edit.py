@@ -7,21 +7,26 @@ Schemas (``pipeline_spec``) before anything is saved; each problem names its JSO
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 
+from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import STEWARD_ROLES, MonitoringProgramme, MonitoringProgrammeSteward, User
-from portal.services import Conflict, DomainError, NotFound, audit
+from portal.services import Conflict, DomainError, NotFound, audit, json_text
 from portal.services.cadence import cadence_error, timezone_error
+from portal.services.credential_checks import credential_errors
+from portal.services.licences import licence_error
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
 from portal.services.scheduling import reschedule
+from portal.services.shared_folders import source_problems, split_problems
 
 EDITABLE = ("title", "description", "refresh_cadence", "timezone", "scheduler_enabled",
-            "pipeline_definition_json", "data_quality_rules_json", "lineage_notes")
+            "pipeline_definition_json", "data_quality_rules_json", "lineage_notes", "licence")
 
 
 class ValidationFailed(DomainError):
@@ -45,6 +50,7 @@ class ProgrammeChanges:
     pipeline_definition: str
     data_quality_rules: str
     lineage_notes: str
+    licence: str | None = None  # None: leave the programme's licence as it is
 
 
 def snapshot(programme: MonitoringProgramme) -> dict[str, Any]:
@@ -52,16 +58,29 @@ def snapshot(programme: MonitoringProgramme) -> dict[str, Any]:
     return {name: getattr(programme, name) for name in EDITABLE}
 
 
+class VersionConflict(DomainError):
+    """The programme changed since the version the caller based its change on."""
+
+    status = 412
+
+
+def programme_version(programme: MonitoringProgramme) -> str:
+    """A content hash of the editable fields: the ETag for lost-update checks."""
+    canonical = json.dumps(snapshot(programme), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
 def _parse_json(text: str, field: str, errors: dict[str, list[str]]) -> Any:
     try:
-        return json.loads(text)
+        return json_text.loads(text)
     except json.JSONDecodeError as error:
         errors.setdefault(field, []).append(
             f"$: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})")
         return None
 
 
-def _validated(changes: ProgrammeChanges) -> dict[str, Any]:
+def _validated(changes: ProgrammeChanges, programme_id: int | None) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     title = changes.title.strip()
     if not title:
@@ -74,9 +93,12 @@ def _validated(changes: ProgrammeChanges) -> dict[str, Any]:
     zone = changes.timezone.strip()
     if problem := timezone_error(zone):
         errors["timezone"] = [problem]
+    licence = (changes.licence or "").strip()
+    if problem := licence_error(licence):
+        errors["licence"] = [problem]
     pipeline = _parse_json(changes.pipeline_definition, "pipeline_definition", errors)
     if pipeline is not None:
-        found = [str(e) for e in validate_pipeline(pipeline)]
+        found = [str(e) for e in validate_pipeline(pipeline) or credential_errors(pipeline)]
         if found:
             errors["pipeline_definition"] = found
     rules = _parse_json(changes.data_quality_rules, "data_quality_rules", errors)
@@ -84,17 +106,26 @@ def _validated(changes: ProgrammeChanges) -> dict[str, Any]:
         found = [str(e) for e in validate_rules(rules)]
         if found:
             errors["data_quality_rules"] = found
+    if "pipeline_definition" not in errors and "data_quality_rules" not in errors:
+        # What the sources name: the programme's own folder or a shared folder granted to it.
+        in_pipeline, in_rules = split_problems(source_problems(programme_id, pipeline, rules))
+        for field, found in (("pipeline_definition", in_pipeline),
+                             ("data_quality_rules", in_rules)):
+            if found:
+                errors[field] = found
     if errors:
         raise ValidationFailed(errors)
     return {"title": title, "description": changes.description.strip(),
             "refresh_cadence": cadence, "timezone": zone,
             "scheduler_enabled": bool(changes.scheduler_enabled),
             "pipeline_definition_json": pipeline, "data_quality_rules_json": rules,
-            "lineage_notes": changes.lineage_notes.strip()}
+            "lineage_notes": changes.lineage_notes.strip(),
+            **({} if changes.licence is None else {"licence": licence})}
 
 
 def update_programme(programme: MonitoringProgramme, user: User, changes: ProgrammeChanges,
-                     request_id: str | None = None) -> dict[str, dict[str, Any]]:
+                     request_id: str | None = None, *, expected_version: str | None = None
+                     ) -> dict[str, dict[str, Any]]:
     """Validate and save ``changes``; audit the before/after diff (access checked by caller).
 
     A changed cadence, time zone or scheduler switch recomputes ``next_run_at``.
@@ -102,14 +133,32 @@ def update_programme(programme: MonitoringProgramme, user: User, changes: Progra
     Returns:
         The diff that was saved (empty when nothing changed).
 
+    Args:
+        expected_version: when given (``programme_version`` as the caller last read it),
+            refuse with ``VersionConflict`` if the programme changed since: no lost update.
+
     Raises:
         ValidationFailed: with every problem, each naming its field (and JSON path).
+        VersionConflict: ``expected_version`` is not the current version.
     """
-    values = _validated(changes)
+    values = _validated(changes, programme.id)
+    if expected_version is not None:  # the check and the write under one write lock
+        begin_write()
+        db.session.refresh(programme, with_for_update=True)  # PostgreSQL: lock the row
+        if (current := programme_version(programme)) != expected_version.strip('"'):
+            db.session.rollback()
+            raise VersionConflict(f"{programme.code} changed since version "
+                                  f"{expected_version.strip(chr(34))}; it is now at version "
+                                  f"{current}. Fetch it again and re-apply your change.")
+    values.setdefault("licence", programme.licence)
     before = snapshot(programme)
     change = audit.diff(before, values)
     if not change:
+        if expected_version is not None:
+            db.session.rollback()
         return {}
+    if expected_version is None:
+        begin_write()  # SQLite: take the write lock now, not on a read-to-write upgrade
     for name, value in values.items():
         setattr(programme, name, value)
     if {"refresh_cadence", "timezone", "scheduler_enabled"} & set(change):
@@ -138,6 +187,7 @@ def add_steward(programme: MonitoringProgramme, actor: User, email: str, role: s
                           field="email")
     if not user.active:
         raise DomainError(f"{user.email}'s account is deactivated.", field="email")
+    begin_write()  # the duplicate check and the insert under one write lock
     assignment = db.session.scalar(select(MonitoringProgrammeSteward).where(
         MonitoringProgrammeSteward.programme_id == programme.id,
         MonitoringProgrammeSteward.user_id == user.id,
@@ -168,6 +218,7 @@ def deactivate_steward(programme: MonitoringProgramme, actor: User, steward_id: 
         NotFound: no such active assignment on this programme.
         Conflict: it is the last active owner.
     """
+    begin_write()  # the last-owner check and the change under one write lock
     assignment = db.session.get(MonitoringProgrammeSteward, steward_id)
     if assignment is None or assignment.programme_id != programme.id or not assignment.is_active:
         raise NotFound("No such active steward assignment.", field="steward_id")

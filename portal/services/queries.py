@@ -1,8 +1,10 @@
 """Page queries for the portal: scoped, filtered, paginated and N+1-free.
 
 Every function here issues a fixed number of SQL statements whatever the page size:
-the latest run status and open-alert counts of the programme list come from grouped
-sub-queries joined once, related rows from ``joinedload`` / ``selectinload``.
+the latest run and open-alert count of the programme list are read from the programme
+row (``services.programme_summary``), related rows come from ``joinedload`` /
+``selectinload``, and the unbounded lists (runs, alerts) are keyset pages with a
+bounded count (``services.paging``).
 Scoping always goes through ``portal.access`` (lists) and ``portal.access_audit``.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.access import visible_programme_ids, visible_programmes
 from portal.extensions import db
@@ -25,6 +27,7 @@ from portal.models import (
     MonitoringProgrammeSteward,
 )
 from portal.services.filters import DateRangeFilters, Page
+from portal.services.paging import KeysetPage, keyset_page
 
 UNRESOLVED = ("open", "acknowledged")
 NO_RUNS = "never"
@@ -41,6 +44,15 @@ class ProgrammeRow:
     open_alerts: int
 
 
+#: The programme list's sortable columns (offset pages, so any column; code breaks ties).
+PROGRAMME_SORTS: dict[str, Any] = {
+    "code": MonitoringProgramme.code, "title": func.lower(MonitoringProgramme.title),
+    "cadence": MonitoringProgramme.refresh_cadence, "next": MonitoringProgramme.next_run_at,
+    "last": MonitoringProgramme.last_run_at, "status": MonitoringProgramme.latest_run_status,
+    "alerts": MonitoringProgramme.open_alert_count,
+}
+
+
 @dataclass
 class ProgrammeFilters:
     """The programme list's filters, parsed from the query string."""
@@ -50,12 +62,17 @@ class ProgrammeFilters:
     scheduler: str = ""  # "on" / "off" / ""
     status: str = ""  # a run status, "never" or ""
     alerts: str = ""  # "yes" / "no" / ""
+    archived: str = ""  # "yes": archived programmes too
+    sort: str = ""  # a key of PROGRAMME_SORTS, "-" first for descending; "" is by code
 
     @classmethod
     def from_args(cls, args: Any) -> ProgrammeFilters:
         """Build the filters from ``request.args`` (unknown values are ignored)."""
-        return cls(**{name: (args.get(name) or "").strip()[:100] for name in
-                      ("q", "cadence", "scheduler", "status", "alerts")})
+        filters = cls(**{name: (args.get(name) or "").strip()[:100] for name in
+                         ("q", "cadence", "scheduler", "status", "alerts", "archived", "sort")})
+        if filters.sort.lstrip("-") not in PROGRAMME_SORTS:
+            filters.sort = ""
+        return filters
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters, for building links (pagination keeps them)."""
@@ -76,39 +93,35 @@ def _count(query: Select) -> int:
     ) or 0
 
 
-def _with_latest(base: Select, programme_ids: Any, filters: ProgrammeFilters) -> Select:
-    """Add the latest run (status, uuid, dry run) and the unresolved-alert count per
-    programme, from grouped sub-queries (limited to ``programme_ids`` when given), and
-    apply the status and alert filters."""
-    Run, Alert = MonitoringProgrammeRun, MonitoringProgrammeAlert
-    latest_ids = select(Run.programme_id, func.max(Run.id).label("run_id"))
-    open_counts = (select(Alert.programme_id, func.count().label("n"))
-                   .where(Alert.state.in_(UNRESOLVED)))
-    if programme_ids is not None:
-        latest_ids = latest_ids.where(Run.programme_id.in_(programme_ids))
-        open_counts = open_counts.where(Alert.programme_id.in_(programme_ids))
-    latest_ids = latest_ids.group_by(Run.programme_id).subquery("latest_ids")
-    open_counts = open_counts.group_by(Alert.programme_id).subquery("open_counts")
-    latest = aliased(Run, name="latest_run")
-    query = (base.add_columns(latest.status, latest.uuid, latest.dry_run,
-                              func.coalesce(open_counts.c.n, 0))
-             .outerjoin(latest_ids, latest_ids.c.programme_id == MonitoringProgramme.id)
-             .outerjoin(latest, latest.id == latest_ids.c.run_id)
-             .outerjoin(open_counts, open_counts.c.programme_id == MonitoringProgramme.id))
+def _summary_filters(query: Select, filters: ProgrammeFilters) -> Select:
+    """Apply the latest-status and open-alert filters to the summary on the row."""
+    P = MonitoringProgramme
     if filters.status == NO_RUNS:
-        query = query.where(latest.id.is_(None))
+        query = query.where(P.latest_run_id.is_(None))
     elif filters.status:
-        query = query.where(latest.status == filters.status)
+        query = query.where(P.latest_run_status == filters.status)
     if filters.alerts == "yes":
-        query = query.where(open_counts.c.n > 0)
+        query = query.where(P.open_alert_count > 0)
     elif filters.alerts == "no":
-        query = query.where(open_counts.c.n.is_(None))
+        query = query.where(P.open_alert_count == 0)
     return query
+
+
+def _programme_order(sort: str) -> list[Any]:
+    column = PROGRAMME_SORTS.get(sort.lstrip("-"), MonitoringProgramme.code)
+    ordered = column.desc() if sort.startswith("-") else column.asc()
+    # Empty values (never run, no schedule) last either way, on both databases.
+    return [column.is_(None), ordered, MonitoringProgramme.code]
 
 
 def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
                     per_page: int = 25) -> Page:
     """Return one page of :class:`ProgrammeRow` for the programmes ``user`` may see.
+
+    The latest run and the open-alert count are read from the programme row (kept by
+    ``services.programme_summary``), so nothing is grouped per request. Programmes are
+    few (one row each, ordered by the unique code), so the page is numbered and the
+    count exact.
 
     Args:
         user: the acting user (scoping via ``access.visible_programmes``).
@@ -116,9 +129,11 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
         page / per_page: pagination.
 
     Returns:
-        A ``Page`` of ``ProgrammeRow``; three statements plus one for institutions.
+        A ``Page`` of ``ProgrammeRow``; the count, the page and its institutions.
     """
-    base = visible_programmes(user).where(MonitoringProgramme.active.is_(True))
+    base = visible_programmes(user)
+    if filters.archived != "yes":
+        base = base.where(MonitoringProgramme.active.is_(True))
     if filters.q:
         like = f"%{filters.q.lower()}%"
         base = base.where(or_(func.lower(MonitoringProgramme.code).like(like),
@@ -130,29 +145,16 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
         base = base.where(MonitoringProgramme.refresh_cadence == filters.cadence)
     if filters.scheduler in ("on", "off"):
         base = base.where(MonitoringProgramme.scheduler_enabled.is_(filters.scheduler == "on"))
-
-    by_status = bool(filters.status or filters.alerts)
-    if by_status:
-        # Filtering on the latest status / open alerts: join the grouped sub-queries and
-        # filter and page on them (the count needs them too).
-        query = _with_latest(base, None, filters)
-        total = _count(query)
-    else:
-        # Otherwise page the programmes first, and group only the page's runs and alerts
-        # (same statement count; the grouping no longer scans every run).
-        total = _count(base)
-        page_ids = (base.with_only_columns(MonitoringProgramme.id)
-                    .order_by(MonitoringProgramme.code)
-                    .offset((page - 1) * per_page).limit(per_page))
-        query = _with_latest(base.where(MonitoringProgramme.id.in_(page_ids)), page_ids,
-                             filters)
-    rows = db.session.execute(
-        query.options(selectinload(MonitoringProgramme.operating_institutions))
-        .order_by(MonitoringProgramme.code)
-        .offset((page - 1) * per_page if by_status else 0).limit(per_page)
+    base = _summary_filters(base, filters)
+    total = _count(base.with_only_columns(MonitoringProgramme.id))
+    programmes = db.session.scalars(
+        base.options(selectinload(MonitoringProgramme.operating_institutions))
+        .order_by(*_programme_order(filters.sort))
+        .offset((page - 1) * per_page).limit(per_page)
     ).all()
-    items = [ProgrammeRow(p, status, uuid, bool(dry), int(n or 0))
-             for p, status, uuid, dry, n in rows]
+    items = [ProgrammeRow(p, p.latest_run_status, p.latest_run_uuid,
+                          bool(p.latest_run_dry_run), p.open_alert_count or 0)
+             for p in programmes]
     return Page(items, page, per_page, total)
 
 
@@ -193,34 +195,43 @@ class RunFilters(DateRangeFilters):
     status: str = ""
     trigger: str = ""
     dry_run: str = ""  # "yes" / "no" / ""
+    programme: str = ""  # a programme code (the list across programmes)
+    sort: str = ""  # "queued": oldest first; "" or "-queued": newest first
 
     @classmethod
     def from_args(cls, args: Any) -> RunFilters:
         """Parse ``request.args``; a bad date is reported in ``errors`` and ignored."""
         filters = cls(status=(args.get("status") or "")[:20],
                       trigger=(args.get("trigger") or "")[:20],
-                      dry_run=(args.get("dry_run") or "")[:3])
+                      dry_run=(args.get("dry_run") or "")[:3],
+                      programme=(args.get("programme") or "").strip()[:40],
+                      sort="queued" if args.get("sort") == "queued" else "")
         filters.read_dates(args)
         return filters
 
     def as_args(self) -> dict[str, str]:
         """The non-empty filters as query-string values."""
         args = {"status": self.status, "trigger": self.trigger, "dry_run": self.dry_run,
-                **self.date_args()}
+                "programme": self.programme, "sort": self.sort, **self.date_args()}
         return {k: v for k, v in args.items() if v}
 
 
 def _scope_by_programme(query: Select, column: Any, user: Any) -> Select:
     if getattr(user, "is_authenticated", False) and user.is_active and user.is_admin:
         return query
-    return query.where(column.in_(visible_programme_ids(user)))
+    # ``column + 0`` keeps the planner on the list's ordering index (read newest first,
+    # stop after a page, the visible ids hashed once); a bare ``column IN (...)`` lets
+    # SQLite fetch every row of every visible programme and sort them all.
+    return query.where((column + 0).in_(visible_programme_ids(user)))
 
 
 def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme | None = None,
-              page: int = 1, per_page: int = 25) -> Page:
-    """Return one page of runs ``user`` may see (of one programme, or of all).
+              after: str | None = None, before: str | None = None,
+              per_page: int = 25) -> KeysetPage:
+    """Return one keyset page of runs ``user`` may see (of one programme, or of all),
+    newest first.
 
-    Two statements: the count and the page (programme and requester joined).
+    Two statements: the bounded count and the page (programme and requester joined).
     """
     Run = MonitoringProgrammeRun
     query = select(Run)
@@ -228,6 +239,9 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
         query = query.where(Run.programme_id == programme.id)
     else:
         query = _scope_by_programme(query, Run.programme_id, user)
+        if filters.programme:  # within the scope above: a hidden code matches nothing
+            query = query.where(Run.programme_id == select(MonitoringProgramme.id).where(
+                MonitoringProgramme.code == filters.programme).scalar_subquery())
     if filters.status:
         query = query.where(Run.status == filters.status)
     if filters.trigger:
@@ -235,14 +249,12 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
     if filters.dry_run in ("yes", "no"):
         query = query.where(Run.dry_run.is_(filters.dry_run == "yes"))
     query = filters.apply_dates(query, Run.queued_at)
-    total = _count(query)
-    items = db.session.scalars(
-        query.join(Run.programme).options(contains_eager(Run.programme),
-                                          joinedload(Run.requested_by))
-        .order_by(Run.queued_at.desc(), Run.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    # As for alerts: the runs table alone down its (queued_at) index, then the page's
+    # programmes and requesters by primary key.
+    return keyset_page(
+        query.options(selectinload(Run.programme), selectinload(Run.requested_by)),
+        Run.queued_at, Run.id, after=after, before=before, per_page=per_page,
+        ascending=filters.sort == "queued")
 
 
 def load_run(run_uuid: str) -> MonitoringProgrammeRun | None:
@@ -272,21 +284,25 @@ class AlertFilters:
     state: str = "unresolved"
     severity: str = ""
     programme: str = ""
+    sort: str = ""  # "seen": least recently seen first; "" newest first
 
     @classmethod
     def from_args(cls, args: Any) -> AlertFilters:
         """Parse ``request.args``."""
         return cls(state=(args.get("state") or "unresolved")[:20],
                    severity=(args.get("severity") or "")[:20],
-                   programme=(args.get("programme") or "")[:40])
+                   programme=(args.get("programme") or "")[:40],
+                   sort="seen" if args.get("sort") == "seen" else "")
 
     def as_args(self) -> dict[str, str]:
         """The filters as query-string values."""
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def list_alerts(user: Any, filters: AlertFilters, *, page: int = 1, per_page: int = 25) -> Page:
-    """Return one page of alerts ``user`` may see (count + page + one history query)."""
+def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
+                before: str | None = None, per_page: int = 25) -> KeysetPage:
+    """Return one keyset page of alerts ``user`` may see, most recently seen first
+    (bounded count + page)."""
     Alert = MonitoringProgrammeAlert
     query = _scope_by_programme(select(Alert), Alert.programme_id, user)
     if filters.state == "unresolved":
@@ -297,15 +313,14 @@ def list_alerts(user: Any, filters: AlertFilters, *, page: int = 1, per_page: in
         query = query.where(Alert.severity == filters.severity)
     if filters.programme:
         query = query.where(Alert.programme.has(MonitoringProgramme.code == filters.programme))
-    total = _count(query)
-    items = db.session.scalars(
-        query.join(Alert.programme)
-        .options(contains_eager(Alert.programme), joinedload(Alert.acknowledged_by),
-                 joinedload(Alert.resolved_by))
-        .order_by(Alert.last_seen_at.desc(), Alert.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    # The page reads the alerts table alone, down the (last_seen_at, id) index, and stops
+    # after a page; the page's programmes and people come by primary key afterwards (a
+    # join here lets SQLite start from programmes and sort every unresolved alert).
+    return keyset_page(
+        query.options(selectinload(Alert.programme), selectinload(Alert.acknowledged_by),
+                      selectinload(Alert.resolved_by)),
+        Alert.last_seen_at, Alert.id, after=after, before=before, per_page=per_page,
+        ascending=filters.sort == "seen")
 
 
 def alert_histories(alerts: list[MonitoringProgrammeAlert]) -> dict[str, list[AuditEvent]]:

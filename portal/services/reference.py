@@ -29,7 +29,8 @@ RULE_EXAMPLES: dict[str, dict[str, Any]] = {
     "row_count": {"min": 1},
     "null_fraction": {"column": "organismQuantity", "max_fraction": 0.2},
     "freshness": {"column": "eventDate", "max_age_days": 400},
-    "reference": {"column": "locationID", "table": "sites", "ref_column": "locationID"},
+    "reference": {"table": "occurrence", "column": "locationID", "ref_table": "sites",
+                  "ref_column": "locationID"},
 }
 
 COMMON_RULE_FIELDS = [
@@ -38,8 +39,12 @@ COMMON_RULE_FIELDS = [
     ("severity", "one of " + ", ".join(SEVERITIES), True, None,
      "error and critical failures block the run; info and warning never do."),
     ("tolerance", "number 0–1", False, 1.0, "The fraction of rows that must pass."),
-    ("condition", "object", False, None,
-     "Apply only to rows where `column` has a value (or equals `equals`)."),
+    ("condition", "object or expression", False, None,
+     "Apply only to matching rows: an expression such as `flag in (6, 9)`, or "
+     "`{\"column\": c}` (c has a value) / `{\"column\": c, \"equals\": v}`."),
+    ("table", "string", False, None,
+     "The table the rule checks (default: the validation step's table, else the primary "
+     "table)."),
 ]
 
 
@@ -63,6 +68,8 @@ class Entry:
     description: str
     params: list[Param]
     example: dict[str, Any]
+    #: Longer explanation in Markdown blocks (a declaration's ``guide``), e.g. the method.
+    guide: tuple[str, ...] = ()
 
 
 def describe_type(schema: dict[str, Any]) -> str:
@@ -99,7 +106,7 @@ def reference_entries() -> list[Entry]:
             example["params"] = spec["example"]
         entries.append(Entry("step", name, spec.get("description", ""),
                              _params(params.get("properties", {}), params.get("required", [])),
-                             example))
+                             example, tuple(spec.get("guide", ()))))
     for name, spec in sorted(RULE_TYPES.items()):
         params = [Param(*field) for field in COMMON_RULE_FIELDS]
         params += _params(spec["properties"], spec["required"])
@@ -129,4 +136,6 @@ def reference_markdown() -> str:
                 lines.append(f"| `{p.name}` | {_cell(p.type)} | {'yes' if p.required else ''} "
                              f"| {default} | {_cell(p.description)} |")
             lines += ["", "```json", json.dumps(entry.example, indent=2), "```", ""]
+            for block in entry.guide:
+                lines += [block, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -63,8 +63,12 @@ def release_file(publish_root: str | Path, code: str, relative: str) -> Path:
     if len(parts) != 2 or not VERSION_PATTERN.match(parts[0]) or parts[1] in ("", ".", ".."):
         raise NotFound("No such release file.")
     base = _programme_dir(publish_root, code)
-    path = (base / parts[0] / parts[1]).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
+    try:
+        path = (base / parts[0] / parts[1]).resolve()
+        found = path.is_relative_to(base) and path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise NotFound("No such release file.")
     return path
 

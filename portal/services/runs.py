@@ -9,6 +9,8 @@ a lost run can race without ever producing an impossible history.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,19 +31,25 @@ from portal.models import (
     new_uuid,
     utcnow,
 )
-from portal.services import Conflict, DomainError, dispatch
+from portal.redact import mask_secrets
+from portal.services import Conflict, DomainError, dispatch, programme_summary
 from portal.services import audit as audit_service
+from portal.services.credential_checks import credential_errors
+from portal.services.notifications import events as notification_events
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
 
 log = logging.getLogger(__name__)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "cancelled"}),
-    "running": frozenset({"succeeded", "blocked", "failed", "cancelled"}),
+    # awaiting_review: passed, and staged a release candidate (portal.services.review).
+    "running": frozenset({"succeeded", "awaiting_review", "blocked", "failed", "cancelled"}),
 }
 AUDIT_ACTIONS = {status: f"programme_run_{status}" for status in FINAL_STATUSES}
 AUDIT_ACTIONS["running"] = "programme_run_started"
 DISPATCH_DELAYED = "queued; dispatch delayed"
+#: The system alert an infrastructure loss opens; a later successful run resolves it.
+WORKER_LOST_ALERT = "worker-lost"
 
 
 class IllegalTransition(DomainError):
@@ -86,10 +94,18 @@ def get_run(run_id: int) -> MonitoringProgrammeRun | None:
     return db.session.get(MonitoringProgrammeRun, run_id, populate_existing=True)
 
 
+def run_refusal(programme: MonitoringProgramme) -> str | None:
+    """Why no run of ``programme`` may start whoever asks (it is archived), or None."""
+    if programme.active is False:
+        return f"{programme.code} is archived: restore it before running it."
+    return None
+
+
 def check_definitions(programme: MonitoringProgramme) -> None:
     """Raise DomainError naming the first problem of the pipeline or the rule set."""
     for field, errors in (
-        ("pipeline_definition_json", validate_pipeline(programme.pipeline_definition_json)),
+        ("pipeline_definition_json", validate_pipeline(programme.pipeline_definition_json)
+         or credential_errors(programme.pipeline_definition_json)),
         ("data_quality_rules_json", validate_rules(programme.data_quality_rules_json)),
     ):
         if errors:
@@ -102,8 +118,12 @@ def check_definitions(programme: MonitoringProgramme) -> None:
 
 def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_run: bool,
             user: Any = None, scheduled_for: datetime | None = None, skipped_slots: int = 0,
-            request_id: str | None = None) -> MonitoringProgrammeRun:
-    """Add a queued run and its ``programme_run_queued`` audit event (the caller commits)."""
+            request_id: str | None = None, attempt: int = 1,
+            retry_of_id: int | None = None) -> MonitoringProgrammeRun:
+    """Add a queued run and its ``programme_run_queued`` audit event (the caller commits).
+
+    ``attempt`` and ``retry_of_id`` are set for an automatic retry (``services.retries``).
+    """
     run_uuid = new_uuid()
     queue_name = dispatch.queue_for_trigger(trigger)
     requester = user if getattr(user, "is_authenticated", False) else None
@@ -113,15 +133,18 @@ def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_
         scheduled_for=scheduled_for, skipped_slots=skipped_slots, queue_name=queue_name,
         queue_job_id=dispatch.job_id_for(run_uuid), queued_at=utcnow(),
         request_id=request_id or audit_service.current_request_id(),
+        attempt=attempt, retry_of_id=retry_of_id,
     )
     db.session.add(run)
     db.session.flush()
+    programme_summary.run_queued(run)
     audit_service.record(
         "programme_run_queued", actor=requester, object_type="run", object_id=run.uuid,
         programme_id=programme.id, request_id=request_id,
         metadata={"run_type": run_type, "trigger": trigger, "dry_run": dry_run,
                   "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
-                  "skipped_slots": skipped_slots, "queue": queue_name},
+                  "skipped_slots": skipped_slots, "queue": queue_name,
+                  **({"attempt": attempt, "retry_of": retry_of_id} if retry_of_id else {})},
     )
     return run
 
@@ -163,23 +186,43 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
         raise DomainError(f"run type must be one of {', '.join(RUN_TYPES)}", field="run_type")
     if trigger not in RUN_TRIGGERS:
         raise DomainError(f"trigger must be one of {', '.join(RUN_TRIGGERS)}", field="trigger")
-    if programme.active is False:
-        raise DomainError(f"{programme.code} is archived: restore it before running it",
-                          field="programme")
+    if reason := run_refusal(programme):
+        raise DomainError(reason, field="programme")
     check_definitions(programme)
     programme_id = programme.id
     begin_write()
     try:
-        run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run, user=user,
-                      scheduled_for=scheduled_for, request_id=request_id)
-        db.session.commit()
+        with one_active_run(programme_id):
+            run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run,
+                          user=user, scheduled_for=scheduled_for, request_id=request_id)
+            db.session.commit()
+    except IntegrityError as error:
+        raise Conflict("a run already exists for this scheduled slot",
+                       field="scheduled_for") from error
+    return dispatch_queued(run)
+
+
+@contextmanager
+def one_active_run(programme_id: int) -> Iterator[None]:
+    """Around inserting a run: turn the database's refusal of a second active run into
+    :class:`ActiveRunExists` (the session is rolled back on any integrity error).
+
+    Raises:
+        ActiveRunExists: the programme already has a queued or running run.
+        IntegrityError: any other refusal (e.g. a scheduled slot already taken).
+    """
+    try:
+        yield
     except IntegrityError as error:
         db.session.rollback()
         existing = active_run(programme_id)
         if existing is not None:
             raise ActiveRunExists(existing) from error
-        raise Conflict("a run already exists for this scheduled slot",
-                       field="scheduled_for") from error
+        raise
+
+
+def dispatch_queued(run: MonitoringProgrammeRun) -> QueueResult:
+    """Hand a committed run to the queue and say whether Redis accepted it."""
     dispatched = dispatch_run(run)
     return QueueResult(run=run, dispatched=dispatched,
                        message="queued" if dispatched else DISPATCH_DELAYED)
@@ -215,7 +258,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
         values.update(finished_at=now,
                       duration_seconds=(now - started).total_seconds() if started else 0.0)
         if message is not None:
-            values["error_message"] = message
+            values["error_message"] = mask_secrets(message)  # no URL password on a run page
         if output_summary is not None:
             values["output_summary_json"] = output_summary
         if lineage is not None:
@@ -227,6 +270,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
         raise IllegalTransition(
             f"run {run.uuid} is {current.status if current else 'gone'}, not {from_status}",
             field="status")
+    programme_summary.run_status_changed(run.id, run.programme_id, to_status)
     if to_status in FINAL_STATUSES:
         _close_steps(run.id, to_status, now)
         if not run.dry_run:
@@ -234,12 +278,21 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                                .where(MonitoringProgramme.id == run.programme_id)
                                .values(last_run_at=now)
                                .execution_options(synchronize_session=False))
+        if to_status == "awaiting_review":  # the candidate row, in this transaction
+            from portal.services.review import candidate_staged
+
+            candidate_staged(run, lineage or {})
+        if to_status in ("succeeded", "awaiting_review") and not run.dry_run:
+            from portal.services.alerts import resolve_system_alert
+
+            resolve_system_alert(run.programme_id, WORKER_LOST_ALERT, run)
     audit_service.record(
         AUDIT_ACTIONS[to_status], actor=actor, object_type="run", object_id=run.uuid,
         programme_id=run.programme_id, request_id=request_id,
         metadata={"from": from_status, "to": to_status, "message": message,
                   "dry_run": run.dry_run, **(metadata or {})},
     )
+    notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
     if commit:
         db.session.commit()
     return get_run(run.id) or run  # the same object, re-read (and the same cached statement)

@@ -6,7 +6,8 @@ Core Archive (zip with ``meta.xml``) or a Frictionless data package (zip with
 empty, too large, malformed, or not what its extension claims. Accepted files are
 written under ``DATA_ROOT/<code>/inbox/`` with a new, timestamped name (never
 overwriting an earlier upload), with their sha256, uploader and time in the database.
-An ingest step whose ``source`` is ``<code>/inbox/latest`` reads the newest upload.
+An ingest step whose ``source`` is ``inbox/latest`` (sources are relative to the
+programme's folder ``DATA_ROOT/<code>/``) reads the newest upload.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import io
 import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,9 +29,12 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import MonitoringProgramme, ProgrammeUpload, User, utcnow
 from portal.services import DomainError, audit
+from portal.services.safezip import SafeZip, ZipLimits, ZipRefused
 
 TEXT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv"}
 ZIP_EXTENSIONS = {".zip"}
+# The most of meta.xml or datapackage.json the web request inflates to sniff an archive.
+SNIFF_MAX_BYTES = 1 << 20
 
 
 class UploadRefused(DomainError):
@@ -49,34 +52,34 @@ class Sniffed:
     summary: dict[str, Any]
 
 
-def _check_zip_members(archive: zipfile.ZipFile) -> list[str]:
-    names = archive.namelist()
-    for name in names:
-        path = PurePosixPath(name.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
-            raise UploadRefused(f"The archive has an unsafe member path {name!r}: "
-                                "absolute paths and '..' are refused.")
-    bad = archive.testzip()
-    if bad is not None:
-        raise UploadRefused(f"The archive is corrupt: member {bad!r} fails its checksum.")
-    return names
-
-
 def _find(names: list[str], filename: str) -> str | None:
     matches = [n for n in names if PurePosixPath(n).name == filename]
     return min(matches, key=len) if matches else None
 
 
-def _sniff_zip(data: bytes) -> Sniffed:
+def _read_descriptor(archive: SafeZip, member: str) -> bytes:
+    """Inflate only the descriptor the sniff needs, and at most SNIFF_MAX_BYTES of it."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        names = _check_zip_members(archive)
-    except zipfile.BadZipFile as exc:
-        raise UploadRefused(f"The file is not a readable zip archive ({exc}).") from exc
+        return archive.read(member, cap=SNIFF_MAX_BYTES)
+    except ZipRefused as exc:
+        raise UploadRefused(exc.message) from None
+
+
+def _sniff_zip(filename: str, data: bytes, limits: ZipLimits) -> Sniffed:
+    # Checked from the central directory; the web request inflates nothing but meta.xml or
+    # datapackage.json. The worker inflates the rest, with the same limits, when a run reads it.
+    try:
+        archive = SafeZip(data, filename, limits)
+    except ZipRefused as exc:
+        raise UploadRefused(exc.message) from None
+    names = archive.members
     meta, package = _find(names, "meta.xml"), _find(names, "datapackage.json")
     if meta:
+        xml = _read_descriptor(archive, meta)
+        if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+            raise UploadRefused("meta.xml has a document type declaration; they are refused.")
         try:
-            root = ElementTree.fromstring(archive.read(meta))
+            root = ElementTree.fromstring(xml)
         except ElementTree.ParseError as exc:
             raise UploadRefused(f"meta.xml is not well-formed XML ({exc}).") from exc
         core = next((el for el in root if el.tag.endswith("core")), None)
@@ -90,7 +93,7 @@ def _sniff_zip(data: bytes) -> Sniffed:
                                 "row_type": core.get("rowType")})
     if package:
         try:
-            descriptor = json.loads(archive.read(package))
+            descriptor = json.loads(_read_descriptor(archive, package))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UploadRefused(f"datapackage.json is not valid JSON ({exc}).") from exc
         resources = descriptor.get("resources") if isinstance(descriptor, dict) else None
@@ -136,8 +139,11 @@ def _sniff_text(data: bytes) -> Sniffed:
                           "delimiter": delimiter})
 
 
-def sniff(filename: str, data: bytes) -> Sniffed:
+def sniff(filename: str, data: bytes, zip_limits: ZipLimits | None = None) -> Sniffed:
     """Work out what ``data`` is and check it matches ``filename``'s extension.
+
+    A zip archive is checked against ``zip_limits`` (the defaults when None) from its
+    central directory; only its descriptor is inflated.
 
     Raises:
         UploadRefused: empty, malformed, or not what the extension says.
@@ -155,7 +161,8 @@ def sniff(filename: str, data: bytes) -> Sniffed:
     if extension not in ZIP_EXTENSIONS and extension not in TEXT_EXTENSIONS:
         raise UploadRefused(f"Unsupported file type {extension or '(none)'!r}: upload .csv, "
                             ".tsv, or a .zip Darwin Core Archive or Frictionless package.")
-    sniffed = _sniff_zip(data) if is_zip else _sniff_text(data)
+    sniffed = (_sniff_zip(Path(filename).name, data, zip_limits or ZipLimits()) if is_zip
+               else _sniff_text(data))
     if extension == ".tsv" and sniffed.kind != "tsv":
         raise UploadRefused(f"The file's content does not match its extension: {filename!r} "
                             "is not tab-separated.")
@@ -173,7 +180,7 @@ def inbox_dir(data_root: Path, programme: MonitoringProgramme) -> Path:
 
 
 def store_upload(programme: MonitoringProgramme, user: User, filename: str, data: bytes, *,
-                 data_root: Path, max_bytes: int,
+                 data_root: Path, max_bytes: int, zip_limits: ZipLimits | None = None,
                  request_id: str | None = None) -> ProgrammeUpload:
     """Check and store an uploaded file; audit it. Nothing is written when it is refused.
 
@@ -184,10 +191,11 @@ def store_upload(programme: MonitoringProgramme, user: User, filename: str, data
         data: the file's bytes.
         data_root: DATA_ROOT.
         max_bytes: the size limit.
+        zip_limits: what a zip archive may contain (``ZIP_*`` settings).
     """
     if len(data) > max_bytes:
         raise UploadRefused(f"The file is {len(data):,} bytes; the limit is {max_bytes:,}.")
-    sniffed = sniff(filename, data)
+    sniffed = sniff(filename, data, zip_limits)
     digest = hashlib.sha256(data).hexdigest()
     now = utcnow()
     folder = inbox_dir(data_root, programme)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from sqlalchemy import func, select
 
+from portal.dbutil import begin_write
 from portal.extensions import db
-from portal.models import Institution, User, utcnow
-from portal.services import Conflict, DomainError, audit
+from portal.models import Institution, User
+from portal.services import Conflict, DomainError, FieldErrors, audit
+from portal.services.sessions import rotate_session_token
+from portal.services.signin import SignInRefused, authenticate
+
+__all__ = ["SignInRefused", "authenticate", "create_institution", "create_user",
+           "normalise_email", "set_active", "set_membership", "user_problems"]
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -23,21 +26,38 @@ def normalise_email(email: str) -> str:
         raise DomainError(f"Not a valid e-mail address: {exc}", field="email") from exc
 
 
+def user_problems(email: str, name: str, password: str) -> list[DomainError]:
+    """Every problem with a new user's e-mail, name and password, without writing."""
+    problems: list[DomainError] = []
+    try:
+        normalised = normalise_email(email)
+    except DomainError as error:
+        problems.append(error)
+    else:
+        if db.session.scalar(select(User.id).where(func.lower(User.email) == normalised)):
+            problems.append(Conflict(f"A user with e-mail {normalised} already exists.",
+                                     field="email"))
+    if not name.strip():
+        problems.append(DomainError("A name is required.", field="name"))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(DomainError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters.", field="password"))
+    return problems
+
+
 def create_user(
     email: str, name: str, password: str, *, is_admin: bool = False, actor: User | None = None
 ) -> User:
-    """Create a user; raise DomainError naming the field at fault."""
+    """Create a user; raise DomainError (FieldErrors: every field at fault) naming the field."""
+    if problems := user_problems(email, name, password):
+        raise FieldErrors(problems)
     email = normalise_email(email)
-    if not name.strip():
-        raise DomainError("A name is required.", field="name")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(
-            f"The password must be at least {MIN_PASSWORD_LENGTH} characters.", field="password"
-        )
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise Conflict(f"A user with e-mail {email} already exists.", field="email")
     user = User(email=email, name=name.strip(), is_admin=is_admin, active=True)
-    user.set_password(password)
+    user.set_password(password)  # hashed before taking the write lock
+    begin_write()
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        db.session.rollback()  # release the write lock
+        raise Conflict(f"A user with e-mail {email} already exists.", field="email")
     db.session.add(user)
     db.session.flush()
     audit.record(
@@ -51,47 +71,6 @@ def create_user(
     return user
 
 
-class SignInRefused(DomainError):
-    """Sign-in failed; the message never says which of e-mail or password was wrong."""
-
-
-def authenticate(email: str, password: str) -> User:
-    """Check credentials, counting failures and locking the account after too many.
-
-    Returns:
-        The user, when the password is right and the account is active and not locked.
-
-    Raises:
-        SignInRefused: with a message fit to show.
-    """
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    now = utcnow()
-    if user is None:
-        raise SignInRefused("Wrong e-mail or password.")
-    if user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise SignInRefused(
-            f"Too many failed sign-ins: this account is locked for {minutes} more minute(s)."
-        )
-    if not user.check_password(password):
-        user.failed_logins += 1
-        limit = current_app.config["LOGIN_MAX_FAILURES"]
-        if user.failed_logins >= limit:
-            user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
-            user.failed_logins = 0
-            audit.record("user_locked_out", object_type="user", object_id=user.id)
-        db.session.commit()
-        raise SignInRefused("Wrong e-mail or password.")
-    if not user.active:
-        raise SignInRefused("This account is deactivated; ask an administrator.")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    audit.record("user_signed_in", actor=user, object_type="user", object_id=user.id)
-    db.session.commit()
-    return user
-
-
 def create_institution(name: str, code: str, *, actor: User | None = None) -> Institution:
     """Create an institution; codes and names are unique."""
     name, code = name.strip(), code.strip().upper()
@@ -99,9 +78,11 @@ def create_institution(name: str, code: str, *, actor: User | None = None) -> In
         raise DomainError("A name is required.", field="name")
     if not code or not code.replace("-", "").replace("_", "").isalnum():
         raise DomainError("The code must be letters, digits, '-' or '_'.", field="code")
+    begin_write()
     if db.session.scalar(
         select(Institution.id).where((Institution.code == code) | (Institution.name == name))
     ):
+        db.session.rollback()  # release the write lock
         raise Conflict("An institution with this name or code already exists.", field="code")
     institution = Institution(name=name, code=code)
     db.session.add(institution)
@@ -115,11 +96,13 @@ def create_institution(name: str, code: str, *, actor: User | None = None) -> In
 
 def set_membership(user: User, institution: Institution, member: bool, *, actor: User) -> None:
     """Add ``user`` to or remove them from ``institution`` (audited)."""
+    begin_write()
     if member and institution not in user.institutions:
         user.institutions.append(institution)
     elif not member and institution in user.institutions:
         user.institutions.remove(institution)
     else:
+        db.session.rollback()  # nothing to change: release the write lock
         return
     audit.record(
         "membership_added" if member else "membership_removed",
@@ -135,7 +118,10 @@ def set_active(user: User, active: bool, *, actor: User) -> None:
     """Activate or deactivate a user (audited); an admin cannot deactivate themself."""
     if user.id == actor.id and not active:
         raise DomainError("You cannot deactivate your own account.", field="active")
+    begin_write()
     user.active = active
+    if not active:
+        rotate_session_token(user)  # every session and remember-me cookie ends now
     audit.record(
         "user_activated" if active else "user_deactivated",
         actor=actor,

@@ -25,7 +25,7 @@ from tests.engine.conftest import (  # noqa: F401 — fixtures
 from tests.factories import gen_programme, gen_steward, gen_user
 
 PIPELINE = {"steps": [
-    {"key": "ingest", "type": "ingest.darwin_core", "params": {"source": "SNAILS/inbox/latest"}},
+    {"key": "ingest", "type": "ingest.darwin_core", "params": {"source": "inbox/latest"}},
     {"key": "validate", "type": "validate.rules"},
 ]}
 DRAFT = {"rules": [

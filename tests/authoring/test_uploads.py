@@ -106,7 +106,7 @@ def test_the_same_file_twice_never_overwrites(app, inbox, auth, snails):
     ("fake.csv", lambda s: zip_bytes({"occurrence.csv": s}), "does not match its extension"),
     ("fake.zip", lambda s: s, "does not match its extension"),
     ("evil.zip", lambda s: zip_bytes({"meta.xml": META_XML.encode(), "occurrence.csv": s,
-                                      "../evil.sh": b"rm -rf /"}), "unsafe member path"),
+                                      "../evil.sh": b"rm -rf /"}), "unsafe member name"),
     ("truncated.zip", lambda s: zip_bytes({"meta.xml": META_XML.encode(),
                                            "occurrence.csv": s})[:500], "not a readable zip"),
     ("plain.zip", lambda s: zip_bytes({"occurrence.csv": s}), "neither meta.xml"),

@@ -61,7 +61,7 @@ def test_steward_sets_up_a_programme_end_to_end(owner, page, worker, shared_data
 
     # Build the pipeline from the registry, no JSON typed.
     page.goto("/programmes/SNAILS/pipeline/edit")
-    add_item(page, "ingest.darwin_core", {"p_source": "SNAILS/inbox/latest"}, "key", "ingest")
+    add_item(page, "ingest.darwin_core", {"p_source": "inbox/latest"}, "key", "ingest")
     add_item(page, "validate.rules", {}, "key", "validate")
     add_item(page, "compute.species_richness", {"p_site": "locality", "p_period": "year"},
              "key", "richness")
@@ -85,6 +85,13 @@ def test_steward_sets_up_a_programme_end_to_end(owner, page, worker, shared_data
     if os.environ.get("UPDATE_SCREENSHOTS"):  # refresh the README's picture on request only
         page.screenshot(path=str(DOCS / "screenshot-rule-preview.png"), full_page=True)
     page.get_by_role("button", name="Save rules").click()
+    page.wait_for_url(re.compile(r"/programmes/SNAILS$"))
+
+    # A release needs a licence: the programme's, set with the edit form's hint.
+    page.goto("/programmes/SNAILS/edit")
+    expect(page.locator("#licence-hint")).to_contain_text("SPDX licence id")
+    page.get_by_label("Release licence").fill("CC-BY-4.0")
+    page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/programmes/SNAILS$"))
 
     # Run it and see the release.

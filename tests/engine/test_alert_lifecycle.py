@@ -22,8 +22,8 @@ RULES = {"rules": [{"id": "count-positive", "type": "range", "severity": "warnin
                     "column": "count", "min": 1}]}
 
 
-def write_counts(roots, rows: list[str]) -> None:
-    folder = roots / "data" / "counts"
+def write_counts(roots, programme, rows: list[str]) -> None:
+    folder = roots / "data" / programme.code / "counts"  # the programme's own folder
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "counts.csv").write_text("site,taxon,count\n" + "\n".join(rows) + "\n")
 
@@ -37,7 +37,7 @@ def alerts() -> list[MonitoringProgrammeAlert]:
 def test_alert_opens_counts_and_resolves_itself(app, engine_roots):
     programme = gen_programme(pipeline_definition_json=PIPELINE, data_quality_rules_json=RULES)
     user = gen_user()
-    write_counts(engine_roots, ["A,Parus major,3", "B,Parus major,-2"])
+    write_counts(engine_roots, programme, ["A,Parus major,3", "B,Parus major,-2"])
 
     first = wait_final(queue_run(programme, user).run.id)
     assert first.status == "succeeded"  # a warning never blocks
@@ -52,7 +52,7 @@ def test_alert_opens_counts_and_resolves_itself(app, engine_roots):
     (alert,) = alerts()
     assert alert.occurrence_count == 2 and alert.state == "open"
 
-    write_counts(engine_roots, ["A,Parus major,3", "B,Parus major,2"])
+    write_counts(engine_roots, programme, ["A,Parus major,3", "B,Parus major,2"])
     fixed = wait_final(queue_run(programme, user).run.id)
     (alert,) = alerts()
     assert alert.state == "resolved" and fixed.uuid in alert.resolved_note

@@ -14,7 +14,7 @@ from tests.engine.conftest import wait_final
 from tests.factories import gen_programme, gen_user
 
 PIPELINE = {"steps": [
-    {"key": "ingest", "type": "ingest.darwin_core", "params": {"source": "snails/occurrence.csv"}},
+    {"key": "ingest", "type": "ingest.darwin_core", "params": {"source": "occurrence.csv"}},
     {"key": "validate", "type": "validate.rules"},
     {"key": "richness", "type": "compute.species_richness",
      "params": {"site": "locality", "period": "year"}},
@@ -26,7 +26,7 @@ RULES = {"rules": [{"id": "name", "type": "not_null", "severity": "error",
 
 def test_replay_is_identical_then_detects_a_changed_input(app, runner, worker, engine_roots,
                                                           shared_data):
-    source = engine_roots / "data" / "snails"
+    source = engine_roots / "data" / "SNAILS"  # the programme's own folder
     source.mkdir(parents=True, exist_ok=True)
     shutil.copy(shared_data / "landsnails-gran-canaria" / "occurrence.csv", source)
     programme = gen_programme("SNAILS", pipeline_definition_json=PIPELINE,

@@ -212,4 +212,5 @@ def test_schema_refuses_unsafe_paths_with_a_readable_message():
     definition = {"steps": [{"key": "in", "type": "ingest.csv", "params": {"source": "../x.csv"}}]}
     [error] = validate_pipeline(definition)
     assert error.path == "$.steps[0].params.source"
-    assert error.message == "must be a path relative to DATA_ROOT without '..'"
+    assert error.message == ("must be a path relative to DATA_ROOT/<CODE>/ (the programme's "
+                             "folder, e.g. inbox/latest) or shared:<folder>/<path>, without '..'")

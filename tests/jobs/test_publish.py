@@ -48,11 +48,12 @@ def computed_ctx(
         dry_run=dry_run,
         tables={"occurrence": snails},
         primary_table="occurrence",
+        programme_licence="CC0-1.0",
     )
     ctx.lineage["inputs"].append(dict(INPUT))
     for key, step_type, step_params in (
         ("richness", "compute.species_richness", {}),
-        ("trend", "compute.trend", {"min_years": 3}),
+        ("trend", "compute.trend", {"min_years": 3, "missing_count": "one"}),
     ):
         ctx.step_key, ctx.params = key, step_params
         ctx.tables.update(get_step(step_type)(ctx).tables)

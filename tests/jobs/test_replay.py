@@ -24,7 +24,9 @@ DEFINITION = {
         },
         {"key": "checks", "type": "validate.rules", "params": {}},
         {"key": "richness", "type": "compute.species_richness", "params": {}},
-        {"key": "trend", "type": "compute.trend", "params": {"min_years": 3}},
+        # The snail records without organismQuantity are presence records: each counts 1.
+        {"key": "trend", "type": "compute.trend",
+         "params": {"min_years": 3, "missing_count": "one"}},
         {"key": "publish", "type": "publish.release", "params": {"name": "snail-indicators"}},
     ]
 }
@@ -60,6 +62,7 @@ def recorded(tmp_path, shared_data) -> SimpleNamespace:
         publish_root=roots.publish_root,
         work_dir=tmp_path / "work",
         store_root=roots.store_root,
+        licence="CC0-1.0",  # the programme's; the replay reads it from the recorded release
     )
     assert [result.status for _, result in execution.results] == ["succeeded"] * 5
     steps = [
