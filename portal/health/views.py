@@ -39,8 +39,6 @@ def index():
         overview["workers"] = []  # job ids and worker names of every programme: admins only
     return render_template(
         "health/index.html", overview=overview, workers_summary=workers_summary,
-        scheduler_tick=_parse(overview.get("scheduler_last_tick")),
-        scheduler_alive=_parse(overview.get("scheduler_alive_at")),
         stale=reporting.stale_runs(current_user, current_app.config["RUN_STALE_AFTER_SECONDS"]),
         queued=reporting.queued_runs(current_user),
         due=reporting.next_due(current_user),

@@ -30,7 +30,6 @@ EXECUTE_RUN = "jobs.tasks.execute_run"
 ON_RUN_STOPPED = "jobs.tasks.on_run_stopped"
 QUEUES = ("high", "default")
 SCHEDULER_TICK_KEY = "programme-ops:scheduler:last-tick"
-SCHEDULER_ALIVE_KEY = "programme-ops:scheduler:alive"
 HELD_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 _connections: dict[tuple[int, str], Redis] = {}
@@ -165,13 +164,11 @@ def failed_run_jobs(limit: int = 500) -> list[tuple[str, str]]:
     return found
 
 
-def record_scheduler_tick(key: str = SCHEDULER_TICK_KEY) -> None:
-    """Store the current time under ``key`` (the health page shows it)."""
-    redis_connection().set(key, datetime.now(UTC).isoformat(), ex=7 * 86400)
-
-
-def _decode(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+def record_scheduler_tick(at: datetime | None = None) -> None:
+    """Store ``at`` (default now) as the last dispatch tick under the key of earlier
+    versions, which their health pages and external dashboards read."""
+    redis_connection().set(SCHEDULER_TICK_KEY, (at or datetime.now(UTC)).isoformat(),
+                           ex=7 * 86400)
 
 
 def queue_overview() -> dict[str, Any]:
@@ -180,12 +177,10 @@ def queue_overview() -> dict[str, Any]:
     Returns:
         ``{"ok": bool, "error": str | None, "queues": [{name, depth, started, failed}],
         "workers": [{name, state, current_job, last_heartbeat, queues}],
-        "failed_jobs": int, "scheduler_last_tick": iso | None,
-        "scheduler_alive_at": iso | None}``. Never raises when Redis is down.
+        "failed_jobs": int}``. Never raises when Redis is down.
     """
     overview: dict[str, Any] = {
         "ok": False, "error": None, "queues": [], "workers": [], "failed_jobs": 0,
-        "scheduler_last_tick": None, "scheduler_alive_at": None,
     }
     try:
         connection = redis_connection()
@@ -207,8 +202,6 @@ def queue_overview() -> dict[str, Any]:
                 if worker.last_heartbeat else None,
                 "queues": worker.queue_names(),
             })
-        overview["scheduler_last_tick"] = _decode(connection.get(SCHEDULER_TICK_KEY))
-        overview["scheduler_alive_at"] = _decode(connection.get(SCHEDULER_ALIVE_KEY))
         overview["ok"] = True
     except RedisError as error:
         overview["error"] = mask_secrets(

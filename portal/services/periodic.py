@@ -40,11 +40,11 @@ class TickState:
 
 def record_tick(name: str, now: datetime | None = None) -> bool:
     """Store ``now`` as the completion time of pass ``name``; False when Redis is down."""
-    stamp = (now or datetime.now(UTC)).isoformat()
+    at = now or datetime.now(UTC)
     try:
-        dispatch.redis_connection().set(TICK_KEY.format(name), stamp, ex=30 * 86400)
-        if name == "dispatch":  # the key older health pages and dashboards read
-            dispatch.redis_connection().set(dispatch.SCHEDULER_TICK_KEY, stamp, ex=7 * 86400)
+        dispatch.redis_connection().set(TICK_KEY.format(name), at.isoformat(), ex=30 * 86400)
+        if name == "dispatch":
+            dispatch.record_scheduler_tick(at)
         return True
     except RedisError as error:
         log.warning("could not record the %s tick: %s", name, error)
