@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jobs.steps.base import FINGERPRINT_SCHEME
+
 LINEAGE_FORMAT = "programme-ops.lineage/1"
 INGEST_DEFAULT_TABLE = "data"  # jobs.steps.ingest.DEFAULT_TABLE (not imported: no connectors here)
 STEP_FIELDS = (
@@ -125,6 +127,7 @@ def build_lineage(
     return {
         "format": LINEAGE_FORMAT,
         "code_version": code_version,
+        "fingerprint_scheme": FINGERPRINT_SCHEME,
         "definition_sha256": canonical_sha256(definition),
         "rules_sha256": canonical_sha256(rules),
         "inputs": inputs,

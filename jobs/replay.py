@@ -20,7 +20,14 @@ import polars as pl
 
 from jobs.lineage import canonical_sha256
 from jobs.registry import get_step
-from jobs.steps.base import StepContext, StepError, StepResult, sha256_file
+from jobs.steps.base import (
+    LEGACY_FINGERPRINT_SCHEME,
+    StepContext,
+    StepError,
+    StepResult,
+    fingerprint_scheme,
+    sha256_file,
+)
 from portal.services.safezip import ZipLimits
 
 
@@ -206,21 +213,24 @@ def replay(
         return {"identical": False, "compared": compared, "differences": problems, "steps": []}
 
     sandbox = Path(sandbox_dir)
-    execution = execute_steps(
-        definition,
-        rules,
-        run_uuid=str(uuid.uuid4()),
-        programme_code=programme_code or lineage.get("programme_code") or "REPLAY",
-        data_root=data_root,
-        publish_root=sandbox / "publish",
-        work_dir=sandbox / "work",
-        store_root=sandbox / "store",
-        now=now,
-        replay_inputs=replay_inputs,
-        shared_folders=shared_folders,
-        zip_limits=zip_limits,
-        licence=_recorded_licence(lineage),
-    )
+    # A run recorded before lineage named its scheme made CSV-text fingerprints.
+    scheme = lineage.get("fingerprint_scheme") or LEGACY_FINGERPRINT_SCHEME
+    with fingerprint_scheme(scheme):
+        execution = execute_steps(
+            definition,
+            rules,
+            run_uuid=str(uuid.uuid4()),
+            programme_code=programme_code or lineage.get("programme_code") or "REPLAY",
+            data_root=data_root,
+            publish_root=sandbox / "publish",
+            work_dir=sandbox / "work",
+            store_root=sandbox / "store",
+            now=now,
+            replay_inputs=replay_inputs,
+            shared_folders=shared_folders,
+            zip_limits=zip_limits,
+            licence=_recorded_licence(lineage),
+        )
     steps = [
         {"key": step["key"], "status": result.status, "message": result.message}
         for step, result in execution.results

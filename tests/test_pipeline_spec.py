@@ -40,3 +40,20 @@ def test_unknown_types_and_parameters_are_named():
     errors = validate_rules({"rules": [{"id": "r", "type": "range", "severity": "loud",
                                         "column": "a"}]})
     assert paths(errors) == ["$.rules[0].severity"]
+
+
+def test_a_lazy_ingest_may_only_be_followed_by_batched_validation():
+    from portal.services.pipeline_spec import validate_pipeline
+
+    ingest = {"key": "load", "type": "ingest.csv", "params": {"source": "big.csv", "lazy": True}}
+    assert validate_pipeline({"steps": [ingest, {"key": "check", "type": "validate.rules"}]}) == []
+    errors = validate_pipeline({"steps": [
+        ingest, {"key": "check", "type": "validate.rules"},
+        {"key": "rich", "type": "compute.species_richness"}]})
+    assert [(e.path, "only validate.rules may follow a lazy ingest" in e.message)
+            for e in errors] == [("$.steps[2].type", True)]
+    eager = {**ingest, "params": {"source": "big.csv", "lazy": False}}
+    assert validate_pipeline({"steps": [eager, {"key": "rich",
+                                                "type": "compute.species_richness"}]}) == []
+    bad = validate_pipeline({"steps": [{**ingest, "params": {"source": "b.csv", "lazy": "yes"}}]})
+    assert bad and bad[0].path == "$.steps[0].params.lazy"

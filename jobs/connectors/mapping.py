@@ -11,12 +11,18 @@ from jobs.steps.base import StepError
 DEFAULT_DATE_TARGET = "eventDate"
 
 
-def _require(frame: pl.DataFrame, columns: list[str], where: str) -> None:
-    missing = [column for column in columns if column not in frame.columns]
+def _names(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """Column names of an eager or a lazy table (a lazy one's schema, nothing read)."""
+    return frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+
+
+def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], where: str) -> None:
+    names = _names(frame)
+    missing = [column for column in columns if column not in names]
     if missing:
         raise StepError(
             f"{where}: no column {', '.join(map(repr, missing))} in the table "
-            f"(columns: {', '.join(frame.columns)})"
+            f"(columns: {', '.join(names)})"
         )
 
 
@@ -53,7 +59,7 @@ def date_from_parts(frame: pl.DataFrame, spec: dict[str, Any]) -> pl.DataFrame:
 def rename_columns(frame: pl.DataFrame, rename: dict[str, str]) -> pl.DataFrame:
     """Rename columns; refuse unknown sources and names that would collide."""
     _require(frame, list(rename), "mapping.rename")
-    final = [rename.get(column, column) for column in frame.columns]
+    final = [rename.get(column, column) for column in _names(frame)]
     clashes = sorted({name for name in final if final.count(name) > 1})
     if clashes:
         raise StepError(f"mapping.rename: several columns would be named {', '.join(clashes)}")
@@ -61,7 +67,10 @@ def rename_columns(frame: pl.DataFrame, rename: dict[str, str]) -> pl.DataFrame:
 
 
 def apply_mapping(frame: pl.DataFrame, mapping: dict[str, Any] | None) -> pl.DataFrame:
-    """Apply ``params["mapping"]``: ``date_from`` (on source column names), then ``rename``."""
+    """Apply ``params["mapping"]``: ``date_from`` (on source column names), then ``rename``.
+
+    ``frame`` may be lazy (a table read in batches): the mapping then joins its plan.
+    """
     if not mapping:
         return frame
     if mapping.get("date_from"):

@@ -9,9 +9,11 @@ recorded copy instead of the live source.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,13 +30,33 @@ from portal.services.source_paths import (
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+#: Bytes read at a time when a source is hashed and copied into the store.
+COPY_CHUNK = 1 << 20
+
+
 @dataclass(frozen=True)
 class RawInput:
-    """Bytes read from one source, with the URI and sha256 recorded in lineage."""
+    """One source's bytes, recorded in the store, with the URI and sha256 kept in lineage.
+
+    ``path`` is the recorded copy (content-addressed, never altered): a parser reads
+    it directly, so the bytes need not be held in memory. ``data`` reads them on
+    first use (archives, descriptors) and keeps them as long as this object lives.
+    """
 
     uri: str
-    data: bytes
     sha256: str
+    size: int
+    path: Path
+
+    @cached_property
+    def data(self) -> bytes:
+        """The recorded bytes (read from the store on first use)."""
+        return self.path.read_bytes()
+
+    def head(self, count: int) -> bytes:
+        """The first ``count`` bytes, read without loading the rest."""
+        with self.path.open("rb") as handle:
+            return handle.read(count)
 
 
 def check_relative(relative: str, what: str = "source") -> PurePosixPath:
@@ -121,6 +143,38 @@ def store_bytes(store_root: Path, data: bytes, sha256: str | None = None) -> Pat
     return target
 
 
+def store_stream(store_root: Path, source: Path) -> tuple[Path, str, int]:
+    """Copy the file ``source`` into the store in chunks, hashing as it goes.
+
+    The bytes are hashed while they are written to a temporary file, which is then
+    renamed to its sha256, so the recorded copy is exactly the bytes hashed even if
+    the source changes meanwhile; at most one chunk is held in memory.
+
+    Returns:
+        The recorded copy's path, its sha256 and its size in bytes.
+    """
+    store_root.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=store_root, prefix=".part-")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as handle, source.open("rb") as reader:
+            while block := reader.read(COPY_CHUNK):
+                digest.update(block)
+                handle.write(block)
+                size += len(block)
+        sha256 = digest.hexdigest()
+        target = store_root / sha256[:2] / sha256
+        if target.exists():
+            Path(temp_name).unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return target, sha256, size
+
+
 def replay_path(ctx: StepContext, uri: str) -> Path | None:
     """Return the recorded copy of ``uri`` when the run is a replay, else None."""
     if ctx.replay_inputs and uri in ctx.replay_inputs:
@@ -142,8 +196,8 @@ def read_replay_copy(ctx: StepContext, uri: str) -> bytes | None:
 def remember(ctx: StepContext, uri: str, data: bytes) -> RawInput:
     """Hash ``data``, copy it into the store and return it as a RawInput."""
     digest = sha256_bytes(data)
-    store_bytes(ctx.store_root, data, digest)
-    return RawInput(uri=uri, data=data, sha256=digest)
+    path = store_bytes(ctx.store_root, data, digest)
+    return RawInput(uri=uri, sha256=digest, size=len(data), path=path)
 
 
 def read_data_file(ctx: StepContext, relative: str, what: str = "source") -> RawInput:
@@ -156,41 +210,54 @@ def read_data_file(ctx: StepContext, relative: str, what: str = "source") -> Raw
         what: how the path is named in error messages.
 
     Returns:
-        The bytes with their URI and sha256, already copied into the store.
+        The input with its URI and sha256, already copied into the store (streamed:
+        the file is never held in memory here; ``RawInput.path`` is the copy to parse).
     """
     try:
         ref = split_source(relative, what)
     except SourceFormError as error:
         raise StepError(str(error)) from None
     uri = f"{SHARED_PREFIX}{ref.folder}/{ref.path}" if ref.shared else str(ref.path)
-    data = read_replay_copy(ctx, uri)
-    if data is None:
-        path = resolve_source(ctx, relative, what)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"{what} {relative!r} is unreadable: {exc.strerror}") from exc
-    return remember(ctx, uri, data)
+    recorded = replay_path(ctx, uri)
+    try:
+        if recorded is not None:
+            stored, digest, size = store_stream(ctx.store_root, recorded)
+        else:
+            stored, digest, size = store_stream(ctx.store_root,
+                                                resolve_source(ctx, relative, what))
+    except OSError as exc:
+        if recorded is not None:
+            raise StepError(f"replay copy of {uri!r} is unreadable: {exc}") from exc
+        raise StepError(f"{what} {relative!r} is unreadable: {exc.strerror}") from exc
+    return RawInput(uri=uri, sha256=digest, size=size, path=stored)
 
 
 def lineage_entry(
     ctx: StepContext,
     raw: RawInput,
-    frame: pl.DataFrame | None = None,
+    frame: pl.DataFrame | pl.LazyFrame | None = None,
     table: str | None = None,
+    rows: int | None = None,
 ) -> dict[str, Any]:
     """Append ``raw`` to ``ctx.lineage["inputs"]`` and return the entry.
 
     ``rows`` and ``columns`` describe the table read from it; they are None for an
     input that is not itself a table (a datapackage descriptor). ``table`` names the
-    run table the input became (None for a vocabulary or a descriptor).
+    run table the input became (None for a vocabulary or a descriptor). ``rows`` gives
+    the height of a lazy table (one read in batches).
     """
+    if frame is not None and rows is None:
+        rows = frame.height
+    columns = None
+    if frame is not None:
+        columns = (frame.collect_schema().names() if isinstance(frame, pl.LazyFrame)
+                   else list(frame.columns))
     entry = {
         "uri": raw.uri,
         "sha256": raw.sha256,
-        "bytes": len(raw.data),
-        "rows": frame.height if frame is not None else None,
-        "columns": list(frame.columns) if frame is not None else None,
+        "bytes": raw.size,
+        "rows": rows,
+        "columns": columns,
         "step": ctx.step_key,
         "table": table,
     }

@@ -36,6 +36,10 @@ class Derived:
 
     name: str
     expr: pl.Expr
+    fast: pl.Expr | None = None
+    """A cheaper expression equal to ``expr`` on every row where it is not null (e.g. a
+    cast without trimming: text that casts as it is has nothing to trim). The engine
+    computes ``fast`` on every row and ``expr`` only on the rows it left null."""
 
     @property
     def col(self) -> pl.Expr:
@@ -53,6 +57,8 @@ class RowCheck:
         max_fraction: overrides the rule's tolerance (``null_fraction``'s own threshold).
         within_scope: evaluate the expression among the condition's rows only (``unique``).
         derived: the derived columns ``failing`` reads.
+        whole_table: a row's verdict depends on other rows (``unique``): the engine
+            evaluates the expression over the whole table, not slice by slice.
     """
 
     failing: pl.Expr
@@ -60,6 +66,7 @@ class RowCheck:
     max_fraction: float | None = None
     within_scope: bool = False
     derived: tuple[Derived, ...] = ()
+    whole_table: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,10 +143,17 @@ def empty(frame: pl.DataFrame, column: str) -> pl.Expr:
 
 
 def as_number(frame: pl.DataFrame, column: str) -> Derived:
-    """The column as Float64; text that is not a number becomes null (NaN stays NaN)."""
+    """The column as Float64; text that is not a number becomes null (NaN stays NaN).
+
+    Text is trimmed first. polars' number parser accepts no blank at either end, so a
+    value that casts untrimmed reads the same trimmed: the untrimmed cast is the fast
+    path, and only the values it cannot read are trimmed.
+    """
     value = pl.col(column)
     if is_text(frame, column):
-        value = value.str.strip_chars()
+        return Derived(f"__number__{column}",
+                       value.str.strip_chars().cast(pl.Float64, strict=False),
+                       fast=value.cast(pl.Float64, strict=False))
     return Derived(f"__number__{column}", value.cast(pl.Float64, strict=False))
 
 

@@ -1,8 +1,10 @@
 """Evaluate a rule set over a table in one vectorised pass and report per rule.
 
 Each row-level rule becomes one boolean column ("this row fails this rule"); all
-of them are computed in a single ``select`` so polars runs them in parallel. The
-counts, samples and the rejection report are read from that mask frame.
+of them are computed in a single ``select`` so polars runs them in parallel, slice
+by slice of rows for the rules that judge each row alone (bounded memory), over the
+whole table for those comparing rows (``unique``). The counts, samples and the
+rejection report are read from that mask frame.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import polars as pl
 from jobs.rules.base import (
     RULE_CHECKS,
     RULE_SCOPES,
+    Derived,
     RowCheck,
     RuleConfigError,
     RuleEnv,
@@ -22,6 +25,7 @@ from jobs.rules.base import (
 )
 
 SAMPLE_SIZE = 5
+BATCH_ROWS = 1 << 18  # rows per slice for row-wise rules (bounds the memory of a pass)
 BLOCKING_SEVERITIES = frozenset({"error", "critical"})
 ROW_COLUMN = "_row"
 _NO_CSE = pl.QueryOptFlags(comm_subexpr_elim=False)
@@ -84,18 +88,75 @@ def _mask_expr(pending: _Pending) -> pl.Expr:
 
 
 def _select_masks(frame: pl.DataFrame, pending: list[_Pending]) -> pl.DataFrame:
-    """Cast what the rules share once (derived columns), then compute every mask.
+    """Compute every rule's mask: row-wise rules batch by batch, the others on the whole table.
+
+    A row-wise rule's verdict on a row depends on that row only, so its masks are
+    computed over slices of ``BATCH_ROWS`` rows: the derived columns and the
+    intermediate results of one slice at a time are held, not the whole table's. A
+    rule comparing rows (``unique``) sees the whole table. The masks keep rule order.
+    """
+    whole = [p for p in pending if p.check.within_scope or p.check.whole_table]
+    by_row = [p for p in pending if p not in whole]
+    parts: dict[str, pl.Series] = {}
+    if whole:
+        parts.update(_batch_masks(frame, whole).to_dict())
+    if by_row:
+        batches = [_batch_masks(frame.slice(offset, BATCH_ROWS), by_row)
+                   for offset in range(0, max(frame.height, 1), BATCH_ROWS)]
+        parts.update(pl.concat(batches, how="vertical").to_dict())
+    return pl.DataFrame([parts[p.mask] for p in pending])
+
+
+def _batch_masks(frame: pl.DataFrame, pending: list[_Pending]) -> pl.DataFrame:
+    """Cast what the rules share once (derived columns), then compute the masks in one pass.
 
     The derived columns are materialised eagerly (a lazy plan would inline them back
     into each rule), and common-subexpression elimination is off: the derived
     columns already share the costly parts, and CSE costs more than it saves here.
     """
-    derived: dict[str, pl.Expr] = {}
+    derived: dict[str, Derived] = {}
     for item in pending:
         for column in item.check.derived:
-            derived.setdefault(column.name, column.expr.alias(column.name))
-    work = frame.with_columns(derived.values()) if derived else frame
+            derived.setdefault(column.name, column)
+    work = _derive(frame, list(derived.values())) if derived else frame
     return work.lazy().select([_mask_expr(p) for p in pending]).collect(optimizations=_NO_CSE)
+
+
+def _inputs(column: Derived) -> list[str]:
+    return list(dict.fromkeys(column.expr.meta.root_names()))
+
+
+def _derive(frame: pl.DataFrame, derived: list[Derived]) -> pl.DataFrame:
+    """Add the derived columns to ``frame``, all computed in one parallel pass.
+
+    A column with a fast path is computed with it on every row, then with its full
+    expression only on the rows the fast path left null while an input has a value
+    (gathered, computed, scattered back): the common values never pay for the rare.
+    """
+    work = frame.with_columns(
+        (column.expr if column.fast is None else column.fast).alias(column.name)
+        for column in derived
+    )
+    fixed = [column for column in derived if column.fast is not None]
+    if not fixed:
+        return work
+    redo = work.select(
+        (pl.col(column.name).is_null()
+         & pl.any_horizontal(pl.col(name).is_not_null()
+                             for name in _inputs(column))).arg_true()
+        .implode().alias(column.name)
+        for column in fixed
+    )
+    repaired = []
+    for column in fixed:
+        rows = redo.get_column(column.name)[0]
+        if rows.len() * 2 > frame.height:  # mostly rare values: read them all at once
+            repaired.append(frame.select(column.expr.alias(column.name)).to_series())
+        elif rows.len():
+            inputs = frame.select(_inputs(column))[rows]
+            values = inputs.select(column.expr.alias(column.name)).to_series()
+            repaired.append(work.get_column(column.name).scatter(rows, values))
+    return work.with_columns(repaired) if repaired else work
 
 
 def _masks(frame: pl.DataFrame, pending: list[_Pending]) -> tuple[pl.DataFrame, dict[str, str]]:

@@ -55,6 +55,7 @@ def unique(frame: pl.DataFrame, rule: dict[str, Any], env: RuleEnv) -> RowCheck:
         keyed & ~key.is_first_distinct(),
         f"repeat an earlier row's {' + '.join(columns)}",
         within_scope=True,
+        whole_table=True,
     )
 
 

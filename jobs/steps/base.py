@@ -9,7 +9,10 @@ name) and ``ctx.lineage`` (a dict the runner stores as the run's lineage record)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,6 +154,68 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Rows hashed per slice: the row hashes of one slice (8 bytes a row) are all that is held.
+FINGERPRINT_SLICE_ROWS = 1 << 22
+
+_FINGERPRINTS: dict[int, tuple[weakref.ref, str]] = {}
+
+#: How table fingerprints are made; recorded in every run's lineage
+#: (``fingerprint_scheme``) so a replay compares like with like.
+FINGERPRINT_SCHEME = "rows-v2"
+#: Runs recorded before the lineage named a scheme: the sha256 of the table's CSV text.
+LEGACY_FINGERPRINT_SCHEME = "csv-v1"
+_SCHEME: ContextVar[str] = ContextVar("fingerprint_scheme", default=FINGERPRINT_SCHEME)
+
+
+@contextmanager
+def fingerprint_scheme(scheme: str) -> Iterator[None]:
+    """Make table fingerprints the way ``scheme`` did (a replay of an older run)."""
+    if scheme not in (FINGERPRINT_SCHEME, LEGACY_FINGERPRINT_SCHEME):
+        raise ValueError(f"unknown fingerprint scheme {scheme!r}")
+    token = _SCHEME.set(scheme)
+    try:
+        yield
+    finally:
+        _SCHEME.reset(token)
+
+
 def frame_fingerprint(frame: pl.DataFrame) -> str:
-    """Return a sha256 of a DataFrame's CSV form: equal tables give equal fingerprints."""
-    return sha256_bytes(frame.write_csv().encode())
+    """Return a sha256 of a table's schema, rows (in order) and height.
+
+    Equal tables give equal fingerprints, and tables that differ in a value, a null,
+    a column name or type, or the order of rows differ. The rows are read through
+    polars' own row hash (``hash_rows(seed=0)``: stable for one polars version, so a
+    polars upgrade changes fingerprints, as a code change may) folded into the sha256,
+    so the table is never written out as text. A frame is hashed once: a later call on
+    the same (immutable) frame returns the recorded fingerprint.
+    """
+    if _SCHEME.get() == LEGACY_FINGERPRINT_SCHEME:
+        return sha256_bytes(frame.write_csv().encode())
+    cached = _FINGERPRINTS.get(id(frame))
+    if cached is not None and cached[0]() is frame:
+        return cached[1]
+    fingerprint = fold_fingerprint(
+        frame.schema,
+        (frame.slice(offset, FINGERPRINT_SLICE_ROWS)
+         for offset in range(0, frame.height, FINGERPRINT_SLICE_ROWS)),
+    )
+    key = id(frame)
+    _FINGERPRINTS[key] = (weakref.ref(frame, lambda _: _FINGERPRINTS.pop(key, None)),
+                          fingerprint)
+    return fingerprint
+
+
+def fold_fingerprint(schema: Any, batches: Any) -> str:
+    """The fingerprint of a table given as consecutive row batches (see frame_fingerprint).
+
+    Batch boundaries do not matter: a table read in batches (a lazy, streamed table)
+    has the fingerprint of the same table held whole.
+    """
+    digest = hashlib.sha256(repr(list(schema.items())).encode())
+    height = 0
+    for batch in batches:
+        height += batch.height
+        if batch.width and batch.height:
+            digest.update(batch.hash_rows(seed=0).to_numpy().tobytes())
+    digest.update(f"|{height}|".encode())
+    return digest.hexdigest()

@@ -4,19 +4,21 @@ Every ingest reads all columns as strings, applies ``params["mapping"]``, names 
 table ``params["as"]`` (default ``"data"``), appends each input it read to
 ``ctx.lineage["inputs"]`` ({uri, sha256, bytes, rows, columns, step}) and copies the
 raw bytes into the content-addressed store so that a replay reads the same bytes
-(``ctx.replay_inputs`` maps a URI to the recorded copy).
+(``ctx.replay_inputs`` maps a URI to the recorded copy). A delimited file is copied
+in chunks and parsed from its recorded copy: its bytes are never held in memory.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
 import polars as pl
 
 from jobs.connectors.darwin_core import check_darwin_core, normalise_header
-from jobs.connectors.delimited import read_delimited, separator_for
+from jobs.connectors.delimited import read_delimited, scan_delimited, separator_for
 from jobs.connectors.dwca import read_dwca
 from jobs.connectors.dwca_linked import archive_core_type, read_linked_dwca
 from jobs.connectors.frictionless import (
@@ -41,16 +43,26 @@ from jobs.connectors.sources import (
 )
 from jobs.licences import dwca_licence, package_licence, record_input_licence
 from jobs.registry import register
-from jobs.steps.base import StepContext, StepError, StepResult, frame_fingerprint
+from jobs.steps.base import (
+    StepContext,
+    StepError,
+    StepResult,
+    fold_fingerprint,
+    frame_fingerprint,
+)
 from jobs.steps.data_package import open_zipped_package
 from portal.credentials import Credential, CredentialError
 
 DEFAULT_TABLE = "data"
 
 
+#: Rows per batch when a lazy table is read through (fingerprint, validation).
+LAZY_BATCH_ROWS = 1_000_000
+
+
 def finish_ingest(
     ctx: StepContext,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     main: RawInput,
     *,
     other_inputs: tuple[RawInput, ...] = (),
@@ -62,7 +74,8 @@ def finish_ingest(
 
     Args:
         ctx: the step context.
-        frame: the table read from the source.
+        frame: the table read from the source; a LazyFrame (``params.lazy``) is read
+            through once here, in batches, for its height and fingerprint.
         main: the input the table came from (its URI and hash go in ``details``).
         other_inputs: inputs read before the table (a package descriptor); recorded
             without rows.
@@ -72,51 +85,82 @@ def finish_ingest(
     """
     frame = apply_mapping(frame, ctx.params.get("mapping"))
     name = ctx.params.get("as") or DEFAULT_TABLE
+    if isinstance(frame, pl.LazyFrame):
+        height, fingerprint = lazy_facts(frame, main.uri)
+    else:
+        height, fingerprint = frame.height, frame_fingerprint(frame)
+    columns = (frame.collect_schema().names() if isinstance(frame, pl.LazyFrame)
+               else list(frame.columns))
     for other in other_inputs:
         lineage_entry(ctx, other)
-    lineage_entry(ctx, main, frame, table=name)
+    lineage_entry(ctx, main, frame, table=name, rows=height)
     for later in later_inputs:
         lineage_entry(ctx, later)
     if ctx.primary_table is None:
         ctx.primary_table = name
     ctx.log(
-        f"read {frame.height} rows x {frame.width} columns from {main.uri} "
-        f"({len(main.data)} bytes, sha256 {main.sha256[:12]})"
+        f"read {height} rows x {len(columns)} columns from {main.uri} "
+        f"({main.size} bytes, sha256 {main.sha256[:12]})"
     )
     return StepResult(
-        rows_in=frame.height,
-        rows_out=frame.height,
+        rows_in=height,
+        rows_out=height,
         details={
             "uri": main.uri,
-            "bytes": len(main.data),
+            "bytes": main.size,
             "sha256": main.sha256,
-            "rows": frame.height,
-            "columns": list(frame.columns),
+            "rows": height,
+            "columns": columns,
             **(details or {}),
         },
         tables={name: frame, **(extra_tables or {})},
         input_fingerprint=main.sha256,
-        output_fingerprint=frame_fingerprint(frame),
+        output_fingerprint=fingerprint,
     )
+
+
+def lazy_facts(frame: pl.LazyFrame, uri: str) -> tuple[int, str]:
+    """Read a lazy table through once, in batches: its height and fingerprint."""
+    height = 0
+
+    def batches() -> Iterator[pl.DataFrame]:
+        nonlocal height
+        for batch in frame.collect_batches(chunk_size=LAZY_BATCH_ROWS):
+            height += batch.height
+            yield batch
+
+    try:
+        fingerprint = fold_fingerprint(frame.collect_schema(), batches())
+    except pl.exceptions.PolarsError as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise StepError(f"{uri}: cannot be parsed as delimited text: {first_line}") from None
+    return height, fingerprint
 
 
 @register("ingest.csv")
 def ingest_csv(ctx: StepContext) -> StepResult:
-    """Read a CSV or TSV file under DATA_ROOT (tab for .tsv/.tab/.txt unless ``delimiter``)."""
+    """Read a CSV or TSV file under DATA_ROOT (tab for .tsv/.tab/.txt unless ``delimiter``).
+
+    With ``params.lazy`` the table stays lazy (a plan over the recorded copy): memory is
+    bounded whatever the file's size, and ``validate.rules`` checks it in batches. Steps
+    that need the whole table in memory (transforms, indicators) do not accept it.
+    """
     raw = read_data_file(ctx, ctx.params["source"])
     separator = separator_for(raw.uri, ctx.params.get("delimiter"))
-    return finish_ingest(ctx, read_delimited(raw.data, raw.uri, separator=separator), raw)
+    if ctx.params.get("lazy"):
+        return finish_ingest(ctx, scan_delimited(raw.path, raw.uri, separator=separator), raw)
+    return finish_ingest(ctx, read_delimited(raw.path, raw.uri, separator=separator), raw)
 
 
 @register("ingest.darwin_core")
 def ingest_darwin_core(ctx: StepContext) -> StepResult:
     """Read a Darwin Core occurrence CSV; term URIs in the header become term names."""
     raw = read_data_file(ctx, ctx.params["source"])
-    if raw.data[:4] == b"PK\x03\x04":
+    if raw.head(4) == b"PK\x03\x04":
         raise StepError(f"{raw.uri} is a zip archive, not a CSV: use ingest.dwca for a "
                         "Darwin Core Archive (a zip with meta.xml) or ingest.frictionless "
                         "for a data package (a zip with datapackage.json)")
-    frame = read_delimited(raw.data, raw.uri, separator=separator_for(raw.uri))
+    frame = read_delimited(raw.path, raw.uri, separator=separator_for(raw.uri))
     frame = normalise_header(frame, raw.uri)
     extra = check_darwin_core(frame, raw.uri)
     if extra:

@@ -5,7 +5,8 @@ rules are only reported. Each rule checks its own table (``"table"``; none: the
 step's table or the primary one). Every row failing any rule goes to
 ``work_dir/rejections.csv``, whose ``_table`` column names its table; nothing is
 removed from the tables. Alerts are opened by the runner from
-``details["rules"]``, not here.
+``details["rules"]``, not here. A lazy table (``ingest.csv`` with ``params.lazy``) is
+checked in batches, in bounded memory (``jobs.steps.validate_batched``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jobs.rules.base import VocabularyLoader
 from jobs.rules.tables import rules_by_table
 from jobs.steps.base import StepContext, StepError, StepResult, sha256_file
 from jobs.steps.usage import REJECTED_SUFFIX
+from jobs.steps.validate_batched import evaluate_lazy
 
 REJECTION_REPORT = "rejections.csv"
 
@@ -43,7 +45,7 @@ def vocabulary_loader(ctx: StepContext) -> VocabularyLoader:
     def load(source: str, column: str) -> pl.Series:
         try:
             raw = read_data_file(ctx, source, "vocabulary")
-            frame = read_delimited(raw.data, raw.uri, separator=separator_for(raw.uri))
+            frame = read_delimited(raw.path, raw.uri, separator=separator_for(raw.uri))
         except StepError as exc:
             raise RuleConfigError(str(exc)) from None
         lineage_entry(ctx, raw, frame)
@@ -97,7 +99,12 @@ def validate_rules(ctx: StepContext) -> StepResult:
             blocking += [r["id"] for r in rules if r["severity"] in BLOCKING_SEVERITIES]
             continue
         frame = ctx.tables[name]
-        evaluation = evaluate_rules(frame, rules, env)
+        if isinstance(frame, pl.LazyFrame):  # ingest.csv with params.lazy: in batches
+            evaluation = evaluate_lazy(frame, rules, env)
+            height = evaluation.height
+        else:
+            evaluation = evaluate_rules(frame, rules, env)
+            height = frame.height
         results += [{**result, "table": name} for result in evaluation.results]
         blocking += evaluation.blocking
         rejected = evaluation.rejected
@@ -105,10 +112,10 @@ def validate_rules(ctx: StepContext) -> StepResult:
                                                            dtype=pl.String, eager=True)
                                               .alias("_table")))
         tables[f"{name}{REJECTED_SUFFIX}"] = rejected.select("_row", "_rule_ids")
-        checked[name] = {"rows": frame.height, "rules": len(rules), "flagged": rejected.height}
+        checked[name] = {"rows": height, "rules": len(rules), "flagged": rejected.height}
         ctx.log(f"{len(rules)} rule(s) on {name}: "
                 f"{sum(1 for r in evaluation.results if not r['passed'])} failed, "
-                f"{rejected.height} of {frame.height} rows flagged")
+                f"{rejected.height} of {height} rows flagged")
 
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     report = ctx.work_dir / REJECTION_REPORT

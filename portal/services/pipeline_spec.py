@@ -74,6 +74,10 @@ STEP_TYPES: dict[str, dict[str, Any]] = {
             "properties": {
                 "source": RELATIVE_PATH,
                 "delimiter": {"type": "string", "minLength": 1, "maxLength": 2},
+                "lazy": {"type": "boolean",
+                         "description": "Keep the table on disk and validate it in batches "
+                                        "(files too large for memory). Only validate.rules "
+                                        "may follow; the run cannot be resumed from a step."},
                 **INGEST_COMMON,
             },
             "required": ["source"],
@@ -432,8 +436,26 @@ def _json_path(parts: Any) -> str:
     return path
 
 
-def _validate(document: Any, schema: dict[str, Any]) -> list[SpecError]:
-    validator = Draft202012Validator(schema)
+_PIPELINE_VALIDATOR: dict[tuple, Draft202012Validator] = {}
+
+
+def _pipeline_validator() -> Draft202012Validator:
+    """The pipeline schema's validator, built once for the step types declared now.
+
+    Keyed on the declared types (names and their spec objects), so a step type
+    registered later (``register_step_type``) gets a new validator.
+    """
+    key = tuple((name, id(spec)) for name, spec in STEP_TYPES.items())
+    validator = _PIPELINE_VALIDATOR.get(key)
+    if validator is None:
+        _PIPELINE_VALIDATOR.clear()
+        validator = _PIPELINE_VALIDATOR[key] = Draft202012Validator(pipeline_schema())
+    return validator
+
+
+def _validate(document: Any, schema: dict[str, Any] | Draft202012Validator) -> list[SpecError]:
+    validator = schema if isinstance(schema, Draft202012Validator) \
+        else Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
     return [SpecError(_json_path(error.absolute_path), _message(error)) for error in errors]
 
@@ -493,10 +515,31 @@ def validate_pipeline(definition: Any) -> list[SpecError]:
     (``token_env``) is reported by name with what replaces it.
     """
     definition, retired = _without_retired(definition)
-    errors = retired + _validate(definition, pipeline_schema())
+    errors = retired + _validate(definition, _pipeline_validator())
     return errors or (_repeated(definition["steps"], "steps", "key", "step key")
+                      + _after_lazy_ingest(definition["steps"])
                       + [SpecError(*problem)
                          for problem in pipeline_expression_problems(definition)])
+
+
+#: Steps that accept a table an ``ingest.csv`` with ``lazy`` left on disk.
+LAZY_CONSUMERS = frozenset({"validate.rules"})
+
+
+def _after_lazy_ingest(steps: list[dict[str, Any]]) -> list[SpecError]:
+    """A lazy (batched) ingest may only be followed by steps that read it in batches."""
+    errors: list[SpecError] = []
+    lazy_key = None
+    for index, step in enumerate(steps):
+        if lazy_key and step.get("type") not in LAZY_CONSUMERS:
+            errors.append(SpecError(
+                f"$.steps[{index}].type",
+                f"{step.get('type')} needs the whole table in memory, but step {lazy_key!r} "
+                f"reads it lazily (params.lazy): only {', '.join(sorted(LAZY_CONSUMERS))} "
+                f"may follow a lazy ingest"))
+        if step.get("type") == "ingest.csv" and (step.get("params") or {}).get("lazy"):
+            lazy_key = step.get("key")
+    return errors
 
 
 def validate_rules(rules: Any) -> list[SpecError]:

@@ -171,3 +171,28 @@ def test_replay_needs_no_data_root_file(recorded, tmp_path):
     assert run_replay(recorded, data_root=empty)["identical"] is True
     assert isinstance(recorded.lineage["inputs"][0]["sha256"], str)
     assert Path(recorded.store_root).is_dir()
+
+
+def test_a_run_recorded_with_the_old_csv_fingerprints_still_replays_identical(
+        tmp_path, shared_data):
+    """Runs recorded before the lineage named a fingerprint scheme made CSV-text
+    fingerprints; their replay makes them the same way and proves them identical."""
+    from jobs.steps.base import LEGACY_FINGERPRINT_SCHEME, fingerprint_scheme
+
+    with fingerprint_scheme(LEGACY_FINGERPRINT_SCHEME):
+        old = recorded.__wrapped__(tmp_path, shared_data)
+    old.lineage.pop("fingerprint_scheme")  # as a run of the previous release recorded it
+    report = run_replay(old)
+    assert report["identical"] is True, report["differences"]
+    steps = [i for i in report["compared"] if i["kind"] == "step" and i["recorded"]]
+    assert steps and all(i["identical"] for i in steps)
+
+
+def test_the_fingerprint_scheme_is_recorded_and_matters(recorded):
+    assert recorded.lineage["fingerprint_scheme"] == "rows-v2"
+    pretending_old = {**recorded.lineage}
+    pretending_old.pop("fingerprint_scheme")
+    recorded.lineage = pretending_old
+    report = run_replay(recorded)
+    assert report["identical"] is False
+    assert {d["kind"] for d in report["differences"]} >= {"step"}
