@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +91,41 @@ def enqueue_run(run_id: int, job_id: str, queue_name: str) -> None:
         raise DispatchError(f"Redis unavailable: {error}") from error
 
 
+def enqueue_runs(runs: Iterable[tuple[int, str, str]]) -> int:
+    """Enqueue many ``jobs.tasks.execute_run(run_id)`` jobs in one Redis round trip.
+
+    The jobs are the ones :func:`enqueue_run` makes, written through one transactional
+    pipeline (``MULTI``/``EXEC``): either every job of the call is enqueued or none is.
+
+    Args:
+        runs: ``(run_id, job_id, queue_name)`` of committed queued runs.
+
+    Returns:
+        How many jobs were enqueued.
+
+    Raises:
+        DispatchError: Redis is unreachable or refused the pipeline.
+    """
+    timeout = int(current_app.config["RUN_JOB_TIMEOUT_SECONDS"])
+    by_queue: dict[str, list] = {}
+    for run_id, job_id, queue_name in runs:
+        by_queue.setdefault(queue_name, []).append(Queue.prepare_data(
+            EXECUTE_RUN, args=(run_id,), job_id=job_id, timeout=timeout, result_ttl=3600,
+            failure_ttl=7 * 86400, description=f"execute run {run_id}",
+            on_stopped=Callback(ON_RUN_STOPPED)))
+    if not by_queue:
+        return 0
+    try:
+        connection = redis_connection()
+        with connection.pipeline() as pipe:
+            for queue_name, job_datas in by_queue.items():
+                get_queue(queue_name, connection).enqueue_many(job_datas, pipeline=pipe)
+            pipe.execute()
+    except RedisError as error:
+        raise DispatchError(f"Redis unavailable: {error}") from error
+    return sum(len(job_datas) for job_datas in by_queue.values())
+
+
 def job_status(job_id: str) -> JobStatus | None:
     """Return the RQ status of ``job_id``, or None when Redis does not know it.
 
@@ -111,6 +147,26 @@ def is_held(job_id: str) -> bool:
         DispatchError: Redis is unreachable.
     """
     return job_status(job_id) in HELD_STATUSES
+
+
+def held_jobs(job_ids: Sequence[str]) -> set[str]:
+    """The ids among ``job_ids`` Redis holds as waiting or executing (one round trip).
+
+    Raises:
+        DispatchError: Redis is unreachable.
+    """
+    if not job_ids:
+        return set()
+    held = {status.value for status in HELD_STATUSES}
+    try:
+        with redis_connection().pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(Job.key_for(job_id), "status")
+            statuses = pipe.execute()
+    except RedisError as error:
+        raise DispatchError(f"Redis unavailable: {error}") from error
+    return {job_id for job_id, status in zip(job_ids, statuses, strict=True)
+            if status is not None and status.decode() in held}
 
 
 def remove_job(job_id: str) -> bool:

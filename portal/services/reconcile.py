@@ -31,9 +31,11 @@ from portal.models import MonitoringProgrammeRun
 from portal.redact import mask_secrets
 from portal.services import dispatch
 from portal.services.retries import end_and_retry, retry_due
-from portal.services.runs import IllegalTransition, dispatch_run, get_run, transition
+from portal.services.runs import IllegalTransition, get_run, transition
 
 log = logging.getLogger(__name__)
+#: Queued runs checked and enqueued again per Redis round trip.
+REDISPATCH_BATCH = 500
 
 
 @dataclass
@@ -117,12 +119,18 @@ def _redispatch_queued(older_than: datetime, now: datetime, summary: ReconcileSu
         .order_by(MonitoringProgrammeRun.queued_at)
     ).all()
     db.session.rollback()
-    for run in queued:
-        if not retry_due(run, now):  # a retry waits out its back-off
-            continue
-        if run.queue_job_id and dispatch.is_held(run.queue_job_id):
-            continue
-        if dispatch_run(run):
+    due = [run for run in queued if retry_due(run, now)]  # a retry waits out its back-off
+    for start in range(0, len(due), REDISPATCH_BATCH):
+        batch = due[start:start + REDISPATCH_BATCH]
+        held = dispatch.held_jobs([run.queue_job_id for run in batch if run.queue_job_id])
+        lost = [run for run in batch if run.queue_job_id not in held]
+        try:  # one Redis round trip per batch (thousands queued after a Redis outage)
+            dispatch.enqueue_runs((run.id, run.queue_job_id, run.queue_name or "high")
+                                  for run in lost)
+        except dispatch.DispatchError as error:
+            log.warning("%s queued runs stay queued, dispatch delayed: %s", len(lost), error)
+            return
+        for run in lost:
             log.info("re-dispatched queued run %s", run.uuid)
             summary.redispatched.append(run.uuid)
 

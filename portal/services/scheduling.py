@@ -1,9 +1,13 @@
 """The scheduler's use case: start one run for every programme whose cadence fell due.
 
-Each due programme gets its own short transaction that creates a run keyed by
-``(programme_id, scheduled_for)`` and advances ``next_run_at``. The unique constraint
-(invariant 4) and the one-active-run index (invariant 3) make two dispatchers running
-at once produce exactly the runs one would: the loser's insert is refused and skipped.
+Due programmes are handled in batches (``services.dispatch_batch``): one transaction
+locks a batch's programme rows that are still due, creates a run keyed by
+``(programme_id, scheduled_for)`` for each and advances each ``next_run_at``; the
+committed runs are then enqueued through one Redis pipeline. Row locks (PostgreSQL
+``FOR UPDATE SKIP LOCKED``, SQLite's write lock), the unique constraint (invariant 4)
+and the one-active-run index (invariant 3) make two dispatchers running at once
+produce exactly the runs one would: a row the other holds or has advanced is skipped,
+and a batch the database refuses is retried one programme per transaction.
 
 Missed slots (the scheduler was down) are coalesced into one run for the newest slot,
 with ``skipped_slots`` counting the others. A programme whose previous run is still
@@ -24,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeRun
+from portal.services import dispatch
 from portal.services.cadence import (
     UNSCHEDULED,
     default_anchor,
@@ -31,9 +36,14 @@ from portal.services.cadence import (
     is_schedulable,
     next_run_after,
 )
-from portal.services.runs import active_run, dispatch_run, new_run
+from portal.services.dispatch_batch import BatchRefused, CreatedRun, create_batch
+from portal.services.runs import active_run, new_run
 
 log = logging.getLogger(__name__)
+
+#: Due programmes per write transaction: large enough to amortise the round trips,
+#: small enough that SQLite's write lock is never held for long.
+BATCH_SIZE = 500
 
 
 def reschedule(programme: MonitoringProgramme, now: datetime | None = None) -> None:
@@ -77,11 +87,17 @@ def due_programmes_query(now: datetime):
     )
 
 
-def dispatch_due(now: datetime | None = None) -> DispatchSummary:
+def dispatch_due(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> DispatchSummary:
     """Create and enqueue one scheduled run per due programme.
+
+    The due programmes are handled ``batch_size`` at a time: each batch's runs are
+    created in one transaction (``services.dispatch_batch``), committed, then enqueued
+    through one Redis pipeline. A batch the database refuses is dispatched programme by
+    programme instead.
 
     Args:
         now: the reference time (UTC, aware); defaults to the current time.
+        batch_size: how many due programmes one transaction handles.
 
     Returns:
         A DispatchSummary.
@@ -89,17 +105,40 @@ def dispatch_due(now: datetime | None = None) -> DispatchSummary:
     now = now or datetime.now(UTC)
     summary = DispatchSummary()
     programme_ids = db.session.scalars(due_programmes_query(now)).all()
-    db.session.rollback()  # end the read: each programme gets its own write transaction
+    db.session.rollback()  # end the read: each batch gets its own write transaction
     summary.due = len(programme_ids)
-    created: list[MonitoringProgrammeRun] = []
+    for start in range(0, len(programme_ids), batch_size):
+        batch = list(programme_ids[start:start + batch_size])
+        try:
+            created = create_batch(batch, now, summary)
+        except BatchRefused as error:
+            log.info("batch refused (%s): dispatching its programmes one by one", error)
+            created = _dispatch_one_by_one(batch, now, summary)
+        _enqueue(created, summary)
+    return summary
+
+
+def _dispatch_one_by_one(programme_ids: list[int], now: datetime,
+                         summary: DispatchSummary) -> list[CreatedRun]:
+    created = []
     for programme_id in programme_ids:
         run = _dispatch_one(programme_id, now, summary)
         if run is not None:
-            created.append(run)
-    for run in created:
-        if not dispatch_run(run):
-            summary.dispatch_delayed += 1
-    return summary
+            created.append(CreatedRun(id=run.id, uuid=run.uuid, queue_job_id=run.queue_job_id,
+                                      queue_name=run.queue_name or "default"))
+    return created
+
+
+def _enqueue(created: list[CreatedRun], summary: DispatchSummary) -> None:
+    """Enqueue committed runs in one pipeline; on failure they stay queued in the
+    database and the reconciler enqueues them later (as with a single run)."""
+    if not created:
+        return
+    try:
+        dispatch.enqueue_runs((run.id, run.queue_job_id, run.queue_name) for run in created)
+    except dispatch.DispatchError as error:
+        log.warning("%d scheduled runs stay queued, dispatch delayed: %s", len(created), error)
+        summary.dispatch_delayed += len(created)
 
 
 def _dispatch_one(programme_id: int, now: datetime,

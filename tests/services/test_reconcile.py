@@ -124,3 +124,22 @@ def test_a_run_whose_job_failed_in_rq_fails_with_the_exception(app):
     db.session.refresh(run)
     assert run.status == "failed"
     assert f"RuntimeError: disk full while running {run.id}" in run.error_message
+
+
+def test_many_queued_runs_lost_by_redis_are_dispatched_again_in_batches(app, monkeypatch):
+    """After a Redis outage thousands of runs may wait: they go back in batches (one
+    round trip each); runs Redis still holds are not enqueued twice."""
+    import portal.services.reconcile as reconcile_module
+
+    monkeypatch.setattr(reconcile_module, "REDISPATCH_BATCH", 7)
+    runs = [queue_run(gen_programme(pipeline_definition_json=VALID), None).run
+            for _ in range(20)]
+    queue = Queue("high", connection=Redis.from_url(REDIS_URL))
+    held = runs[::3]
+    queue.empty()
+    for run in held:  # these survived (or were enqueued again by someone else)
+        queue.enqueue_call("jobs.tasks.noop", job_id=run.queue_job_id)
+    summary = reconcile(dispatch_grace_seconds=0)
+    assert sorted(summary.redispatched) == sorted(r.uuid for r in runs if r not in held)
+    assert sorted(queue.job_ids) == sorted(r.queue_job_id for r in runs)  # each exactly once
+    assert reconcile(dispatch_grace_seconds=0).redispatched == []
