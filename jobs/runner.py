@@ -10,32 +10,35 @@ handed back to the queue as a new attempt, ``jobs.graceful``) and a run that is 
 longer its own (the reconciler ended it, e.g. after a database outage made the
 heartbeat stale): it then stops without touching the run. Boundary writes wait out a
 short database outage (``jobs.dbretry``).
+
+Each boundary is one short write transaction (``jobs.run_ledger``): store the step
+that ended, check the run, mark the next step running. Executing one step (attempts,
+retries, timeout, its row values and full log) is ``jobs.step_execution``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 
 from jobs import graceful, step_outputs
 from jobs.dbretry import with_db_retry
-from jobs.heartbeat import Heartbeat, StepTimeout, call_with_timeout
-from jobs.registry import get_step, load_builtin_steps
-from jobs.steps.base import StepContext, StepError, StepResult, TransientStepError
+from jobs.heartbeat import Heartbeat
+from jobs.lineage import build_lineage, canonical_sha256
+from jobs.registry import load_builtin_steps
+from jobs.run_ledger import RunLedger, StoredStep, json_safe
+from jobs.step_execution import attempt_step, step_record, stored_outcome
+from jobs.steps.base import StepContext, StepResult
 from portal.credentials import declared_credentials
 from portal.dbutil import begin_write
 from portal.extensions import db
-from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep, utcnow
-from portal.redact import mask_secrets
-from portal.services import dispatch, step_logs
+from portal.models import MonitoringProgrammeRun, utcnow
+from portal.services import dispatch
 from portal.services.credential_checks import credential_errors
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
 from portal.services.runs import IllegalTransition, get_run, transition
@@ -46,7 +49,6 @@ log = logging.getLogger(__name__)
 
 FAMILY_RANK = {"ingest": 0, "validate": 1, "compute": 2, "publish": 3}
 RUN_TYPE_LIMIT = {"ingest": 0, "validate": 1, "compute": 2, "publish": 3, "full": 3}
-LOG_EXCERPT_CHARS = 4000
 
 
 def select_steps(definition: dict[str, Any], run_type: str) -> list[dict[str, Any]]:
@@ -112,8 +114,10 @@ def emit_openlineage(run_id: int) -> None:
     A collector that is down or refuses the events is logged; it never changes the run.
     """
     url = current_app.config.get("OPENLINEAGE_URL")
+    if not url:
+        return
     run = get_run(run_id)
-    if not url or run is None or run.dry_run:
+    if run is None or run.dry_run:
         return
     from portal.services.openlineage import OpenLineageError, post_openlineage, run_events
 
@@ -145,6 +149,7 @@ class PipelineExecution:
         self.run_id, self.run_uuid = run.id, run.uuid
         self.dry_run, self.run_type = run.dry_run, run.run_type
         self.heartbeat = heartbeat
+        self.ledger = RunLedger(self.run_id, self.run_uuid)
         self.config = current_app.config
         programme = run.programme
         self.programme = programme
@@ -162,6 +167,11 @@ class PipelineExecution:
         self.licence = (programme.licence or "").strip() or None
         self.shared_folders = granted_folders(programme.id, self.config["DATA_ROOT"])
         self.source_problems = source_problems(programme.id, self.definition, self.rules_doc)
+        self.work_root = self.config["WORK_ROOT"]
+        self.work_dir = Path(self.work_root) / self.run_uuid
+        # The same for every step: built once.
+        self.credentials = declared_credentials(current_app)
+        self.zip_limits = ZipLimits.from_config(self.config)
         self.tables: dict[str, Any] = {}
         self.lineage: dict[str, Any] = {"inputs": [], "outputs": [], "release": None}
         self.primary: str | None = None
@@ -180,41 +190,49 @@ class PipelineExecution:
             what, error = problems[0]
             return _finish(self.run_row, "failed", f"the {what} is invalid at {error}")
         planned = select_steps(self.definition, self.run_type)
-        rows = self._record_plan(planned)
+        step_ids = with_db_retry(
+            lambda: self.ledger.record_plan(planned, self._input_summary(planned)),
+            f"run {self.run_uuid}: record the plan")
+        resuming = bool(self.requested and self.requested.get("resume_from"))
         try:
-            start = step_outputs.resume_into(self, planned, rows)
+            start = step_outputs.resume_into(
+                self, planned, self.ledger.step_rows() if resuming else [])
         except step_outputs.OutputsUnavailable as error:
             return _finish(self.run_row, "failed", f"cannot resume: {error}")
-        for step, row in list(zip(planned, rows, strict=True))[start:]:
-            boundary = self._boundary()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        stored: StoredStep | None = None  # the last step's row values, stored at the boundary
+        for index in range(start, len(planned)):
+            step = planned[index]
+            stopping = graceful.stop_requested()
+            started = utcnow()
+            boundary = self.ledger.boundary(
+                stored, None if stopping else step_ids[index], started,
+                cancel_seen=self.heartbeat.cancel_requested.is_set())
+            stored = None
             if boundary == "gone":
                 return "abandoned: the run was ended elsewhere"
             if boundary == "cancel":
                 return _finish(self.run_row, "cancelled", "cancelled at a step boundary",
                                **self._final_records())
-            if graceful.stop_requested():
+            if stopping:
                 return graceful.hand_back(self.run_id, f"before step {step['key']}")
             try:
-                result = self._execute_step(step, row)
+                result, stored = self._execute_step(step, index, step_ids[index], started)
             except graceful.WorkerStopping as error:
                 return graceful.hand_back(self.run_id, f"({error})")
             if result.status != "succeeded":
+                self.ledger.boundary(stored, None)
                 reason = f"step {step['key']} {result.status}: {result.message or 'no reason'}"
                 return _finish(self.run_row, result.status, reason, **self._final_records())
+        if stored is not None:
+            self.ledger.boundary(stored, None)
         release = self.lineage.get("release") or {}
         # A staged candidate waits for a reviewer (portal.services.review).
         final = "awaiting_review" if release.get("staged") else "succeeded"
         return _finish(self.run_row, final, None, **self._final_records())
 
-    def _record_plan(self, planned: list[dict[str, Any]]) -> list[MonitoringProgrammeRunStep]:
-        begin_write()
-        rows = [
-            MonitoringProgrammeRunStep(run_id=self.run_id, ordering=index, step_key=step["key"],
-                                       step_type=step["type"], status="pending", attempts=0)
-            for index, step in enumerate(planned)
-        ]
-        db.session.add_all(rows)
-        self.run_row.input_summary_json = {
+    def _input_summary(self, planned: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
             "run_type": self.run_type, "dry_run": self.dry_run,
             "steps": [step["key"] for step in planned],
             "sources": [step.get("params", {}).get("source") for step in planned
@@ -223,137 +241,47 @@ class PipelineExecution:
             "definition": self.definition, "rules": self.rules_doc,
             **({"requested": self.requested} if self.requested else {}),
         }
-        db.session.commit()
-        return rows
 
-    def _boundary(self) -> str:
-        """At a step boundary: "gone" (no longer running), "cancel" or "go"."""
-        def read():
-            row = db.session.execute(
-                select(MonitoringProgrammeRun.status, MonitoringProgrammeRun.cancel_requested)
-                .where(MonitoringProgrammeRun.id == self.run_id)).first()
-            db.session.rollback()
-            return row
-
-        row = with_db_retry(read, f"run {self.run_uuid}: step boundary")
-        if row is None or row.status != "running":
-            return "gone"
-        return "cancel" if row.cancel_requested or self.heartbeat.cancel_requested.is_set() \
-            else "go"
-
-    def _cancel_requested(self) -> bool:
-        if self.heartbeat.cancel_requested.is_set():
-            return True
-        flag = db.session.scalar(select(MonitoringProgrammeRun.cancel_requested)
-                                 .where(MonitoringProgrammeRun.id == self.run_id))
-        db.session.rollback()
-        return bool(flag)
-
-    def _context(self, step: dict[str, Any], work_dir: Path) -> StepContext:
+    def _context(self, step: dict[str, Any]) -> StepContext:
         return StepContext(
             run_uuid=self.run_uuid, programme_code=self.programme_code,
             step_key=step["key"], params=dict(step.get("params") or {}),
             rules=list(self.rules_doc.get("rules", [])),
             data_root=self.namespace, shared_folders=dict(self.shared_folders),
-            publish_root=Path(self.config["PUBLISH_ROOT"]), work_dir=work_dir,
+            publish_root=Path(self.config["PUBLISH_ROOT"]), work_dir=self.work_dir,
             store_root=Path(self.config["LINEAGE_STORE"]), dry_run=self.dry_run,
             now=self.now, tables=self.tables, primary_table=self.primary, lineage=self.lineage,
             http_allowlist=list(self.config.get("HTTP_ALLOWLIST") or []),
-            credentials=declared_credentials(current_app),
-            zip_limits=ZipLimits.from_config(self.config),
+            credentials=self.credentials, zip_limits=self.zip_limits,
             programme_licence=self.licence, review_required=self.review_required,
         )
 
-    def _execute_step(self, step: dict[str, Any], row: MonitoringProgrammeRunStep) -> StepResult:
-        started = utcnow()
-
-        def mark_running() -> None:
-            begin_write()
-            row.status, row.started_at = "running", started
-            db.session.commit()
-
-        with_db_retry(mark_running, f"run {self.run_uuid}: start step {step['key']}")
-        work_dir = Path(self.config["WORK_ROOT"]) / self.run_uuid
-        work_dir.mkdir(parents=True, exist_ok=True)
-        timeout = float(step.get("timeout_seconds") or self.config["STEP_TIMEOUT_SECONDS"])
-        retries = int(step.get("retries", 2))
-        ctx = self._context(step, work_dir)
-        extra_log: list[str] = []
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                result = call_with_timeout(get_step(step["type"]), ctx, timeout, step["key"])
-                break
-            except TransientStepError as error:
-                if attempts > retries or self._cancel_requested():
-                    result = StepResult(status="failed", message=f"{error} (after {attempts} "
-                                        f"attempt{'s' if attempts > 1 else ''})")
-                    break
-                delay = float(self.config["STEP_RETRY_BASE_SECONDS"]) * 2 ** (attempts - 1)
-                extra_log.append(f"attempt {attempts} failed ({error}); retrying in {delay:g} s")
-                time.sleep(delay)
-            except graceful.WorkerStopping:
-                raise  # not the step's fault: the run is handed back
-            except StepTimeout as error:
-                result = StepResult(status="failed", message=str(error))
-                break
-            except StepError as error:
-                result = StepResult(status="failed", message=str(error))
-                break
-            except Exception as error:  # noqa: BLE001 — a step bug fails the step, not the worker
-                result = StepResult(status="failed", message=f"{type(error).__name__}: {error}")
-                extra_log.append(traceback.format_exc())
-                break
+    def _execute_step(self, step: dict[str, Any], ordering: int, step_id: int,
+                      started: datetime) -> tuple[StepResult, StoredStep]:
+        """Run one step (already marked running); return its result and row values."""
+        ctx = self._context(step)
+        result, attempts, extra_log = attempt_step(
+            step, ctx, timeout=float(step.get("timeout_seconds")
+                                     or self.config["STEP_TIMEOUT_SECONDS"]),
+            retries=int(step.get("retries", 2)),
+            retry_base_seconds=float(self.config["STEP_RETRY_BASE_SECONDS"]),
+            cancel_requested=lambda: (self.heartbeat.cancel_requested.is_set()
+                                      or self.ledger.cancel_requested()))
         self.tables.update(result.tables)
         if self.primary is None and result.tables and step["type"].startswith("ingest."):
             self.primary = next(iter(result.tables))
-        with_db_retry(lambda: self._store_step(row, step, result, started, attempts,
-                                               ctx.log_lines + extra_log),
-                      f"run {self.run_uuid}: store step {step['key']}")
+        stored = stored_outcome(step_id, ordering, result, started=started, attempts=attempts,
+                                lines=ctx.log_lines + extra_log, work_root=self.work_root,
+                                run_uuid=self.run_uuid)
+        self.records.append(step_record(step, result, stored))
         if step["type"].startswith("validate.") and not self.dry_run:
+            self.ledger.boundary(stored, None)  # the step row first, then its alerts
+            stored = None
             self._sync_alerts(result)
         if result.status == "succeeded":
-            step_outputs.save(self.config["WORK_ROOT"], self.run_uuid, row.ordering,
-                              self.tables, self.primary, self.lineage, self.records)
-        return result
-
-    def _store_step(self, row: MonitoringProgrammeRunStep, step: dict[str, Any],
-                    result: StepResult, started: datetime, attempts: int,
-                    lines: list[str]) -> None:
-        begin_write()
-        finished = utcnow()
-        details = _json_safe({**result.details, "message": result.message,
-                              "input_fingerprint": result.input_fingerprint,
-                              "output_fingerprint": result.output_fingerprint,
-                              "files": self._work_relative(result.files)})
-        row.status, row.finished_at, row.attempts = result.status, finished, attempts
-        row.duration_seconds = (finished - started).total_seconds()
-        row.rows_in, row.rows_out = result.rows_in, result.rows_out
-        row.rows_rejected = result.rows_rejected
-        row.details_json = details
-        excerpt = "\n".join([*lines, *([result.message] if result.message else [])])
-        row.log_excerpt = mask_secrets(excerpt[-LOG_EXCERPT_CHARS:]) or None
-        step_logs.write(self.config["WORK_ROOT"], self.run_uuid, row.ordering,
-                        mask_secrets(excerpt))
-        db.session.commit()
-        self.records.append({
-            "key": step["key"], "type": step["type"], "status": result.status,
-            "rows_in": result.rows_in, "rows_out": result.rows_out,
-            "rows_rejected": result.rows_rejected,
-            "input_fingerprint": result.input_fingerprint,
-            "output_fingerprint": result.output_fingerprint, "details": details,
-            "duration_seconds": row.duration_seconds,
-        })
-
-    def _work_relative(self, files: dict[str, str]) -> dict[str, str]:
-        """Files kept by a step, relative to WORK_ROOT: no server path reaches pages or API."""
-        root = Path(self.config["WORK_ROOT"]).resolve()
-        kept = {}
-        for name, value in files.items():
-            path = Path(value).resolve()
-            kept[name] = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
-        return kept
+            step_outputs.save(self.work_root, self.run_uuid, ordering, self.tables,
+                              self.primary, self.lineage, self.records)
+        return result, stored
 
     def _sync_alerts(self, result: StepResult) -> None:
         rule_results = result.details.get("rules")
@@ -383,8 +311,6 @@ class PipelineExecution:
 
     def _lineage(self) -> dict[str, Any]:
         code_version = str(self.config.get("CODE_VERSION") or "dev")
-        from jobs.lineage import build_lineage
-
         try:
             record = build_lineage(self.definition, self.rules_doc, code_version,
                                    self.records, self.lineage)
@@ -392,19 +318,17 @@ class PipelineExecution:
             if self.requested:  # a re-run or resume names its parent run
                 record.update(parent_run=self.requested["parent_run"],
                               resumed_from_step=self.requested.get("resume_from"))
-            return _json_safe(record)
+            return json_safe(record)
         except Exception:  # a lineage bug must not lose the run's outcome
             log.exception("run %s: build_lineage failed; storing a minimal record",
                           self.run_uuid)
-        return _json_safe(minimal_lineage(self.definition, self.rules_doc, code_version,
-                                          self.records, self.lineage))
+        return json_safe(minimal_lineage(self.definition, self.rules_doc, code_version,
+                                         self.records, self.lineage))
 
 
 def minimal_lineage(definition: Any, rules: Any, code_version: str,
                     records: list[dict[str, Any]], lineage: dict[str, Any]) -> dict[str, Any]:
     """The lineage record kept when ``jobs.lineage.build_lineage`` fails on a run."""
-    from jobs.lineage import canonical_sha256
-
     return {
         "code_version": code_version, "definition_sha256": canonical_sha256(definition),
         "rules_sha256": canonical_sha256(rules), "inputs": lineage.get("inputs", []),
@@ -412,8 +336,3 @@ def minimal_lineage(definition: Any, rules: Any, code_version: str,
                                            "output_fingerprint")} for r in records],
         "outputs": lineage.get("outputs", []), "release": lineage.get("release"),
     }
-
-
-def _json_safe(document: Any) -> Any:
-    """Round-trip through JSON so datetimes, paths and numpy scalars are stored as text."""
-    return json.loads(json.dumps(document, default=str))

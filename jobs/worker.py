@@ -20,6 +20,7 @@ Stopping and outages:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -33,7 +34,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import graceful, tasks
+from jobs import graceful, run_ledger, tasks
 from jobs.registry import load_builtin_steps
 from portal.extensions import db
 from portal.services.dispatch import QUEUES, get_queue, redis_connection
@@ -98,13 +99,22 @@ def warm_up(app: Flask) -> None:
         os.environ.setdefault(variable, "1")
     import polars  # noqa: F401 — imported for its side effect: loaded before fork
 
+    # What a run imports on its way (the claim, the final transition, a hand-back).
+    import portal.services.alerts  # noqa: F401
+    import portal.services.retries  # noqa: F401
+    import portal.services.review  # noqa: F401
     from jobs import runner  # noqa: F401
 
     load_builtin_steps()
     with app.app_context():
         warm_statement_cache()
+        run_ledger.warm_statements()
         db.session.remove()
         db.engine.dispose()
+    # Everything loaded so far lives as long as the worker: keep it out of the cyclic
+    # garbage collector, so a horse's collections do not touch (and copy) its pages.
+    gc.collect()
+    gc.freeze()
 
 
 def make_worker(app: Flask, queue_names: Sequence[str] = QUEUES,
