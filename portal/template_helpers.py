@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from flask import Flask
-from markupsafe import Markup
+from flask import Flask, g, has_request_context
+from markupsafe import Markup, escape
 
 
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
@@ -26,34 +27,58 @@ def relative_time(value: datetime | None, now: datetime | None = None) -> str:
 
 
 def local_time(value: datetime | None, timezone: str = "UTC") -> str:
-    """Return the timestamp in ``timezone`` as ``YYYY-MM-DD HH:MM TZ``."""
+    """Return the timestamp as ``YYYY-MM-DD HH:MM TZ`` (zone: see :func:`viewer_zone`)."""
     if value is None:
         return "—"
+    return value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def viewer_zone(default: str | None = "UTC") -> str:
+    """The zone the person viewing the page reads times in.
+
+    Their own choice (``User.time_zone``, set on /account/preferences) wins; without one
+    (or outside a request, or signed out) it is ``default``: the zone of the programme
+    the time belongs to, or UTC for the portal's own records.
+    """
+    if has_request_context():
+        chosen = g.get("_viewer_zone", _UNREAD)
+        if chosen is _UNREAD:  # read once per request: a list page formats hundreds
+            from flask_login import current_user
+
+            chosen = g._viewer_zone = getattr(current_user, "time_zone", None)
+        if chosen:
+            return chosen
+    return default or "UTC"
+
+
+_UNREAD = object()
+
+
+@lru_cache(maxsize=64)
+def _zone_named(name: str) -> ZoneInfo | None:
     try:
-        zone = ZoneInfo(timezone)
-    except Exception:  # an unknown zone name: fall back to UTC rather than fail a page
-        zone = ZoneInfo("UTC")
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        return ZoneInfo(name)
+    except Exception:  # an unknown zone name: fall back rather than fail a page
+        return None
 
 
 def _zone(timezone: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone or "UTC")
-    except Exception:  # an unknown zone name: fall back to UTC rather than fail a page
-        return ZoneInfo("UTC")
+    return (_zone_named(viewer_zone(timezone)) or _zone_named(timezone or "UTC")
+            or _zone_named("UTC"))
 
 
 def _time_element(value: datetime, text: str, title: str) -> Markup:
     exact = value.astimezone(UTC).isoformat(timespec="seconds")
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(exact, title, text)
+    return Markup(f'<time datetime="{exact}" title="{escape(title)}">{escape(text)}</time>')
 
 
 def timestamp(value: datetime | None, timezone: str | None = "UTC") -> Markup:
-    """A timestamp by the portal's one rule for times (docs/reference.md, "Times").
+    """A timestamp by the portal's one rule for times (docs/api.md, "Times").
 
-    Shown in ``timezone`` (the zone of the programme it belongs to; UTC for the portal's
-    own records) as ``YYYY-MM-DD HH:MM:SS ZONE``, in a ``<time datetime>`` whose tooltip
-    is the exact ISO 8601 time in UTC.
+    Shown in the viewer's own time zone when they chose one, otherwise in ``timezone``
+    (the zone of the programme it belongs to; UTC for the portal's own records), as
+    ``YYYY-MM-DD HH:MM:SS ZONE``, in a ``<time datetime>`` whose tooltip is the exact
+    ISO 8601 time in UTC.
     """
     if value is None:
         return Markup('<span class="muted">—</span>')
@@ -61,7 +86,8 @@ def timestamp(value: datetime | None, timezone: str | None = "UTC") -> Markup:
         value = value.replace(tzinfo=UTC)
     local = value.astimezone(_zone(timezone))
     exact = value.astimezone(UTC).isoformat(timespec="seconds")
-    return _time_element(value, local.strftime("%Y-%m-%d %H:%M:%S %Z"), f"{exact} (UTC)")
+    return Markup(f'<time datetime="{exact}" title="{exact} (UTC)">'
+                  f'{escape(local.strftime("%Y-%m-%d %H:%M:%S %Z"))}</time>')
 
 
 def ago(value: datetime | None, timezone: str | None = "UTC") -> Markup:

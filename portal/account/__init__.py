@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("account", __name__)
 
-from portal.account import security, views  # noqa: E402,F401
+from portal.account import preferences, security, views  # noqa: E402,F401

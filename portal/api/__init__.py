@@ -29,4 +29,11 @@ def protect_session_posts():
     return None
 
 
-from portal.api import files, programme_documents, releases, run_repeat, views  # noqa: E402,F401
+from portal.api import (  # noqa: E402,F401
+    files,
+    me,
+    programme_documents,
+    releases,
+    run_repeat,
+    views,
+)

@@ -74,6 +74,9 @@ class User(UserMixin, db.Model):
     )
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The IANA zone this user reads times in; None follows the portal's default rule
+    # (a programme's zone on its pages, UTC elsewhere): portal/services/preferences.py.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     institutions: Mapped[list[Institution]] = relationship(

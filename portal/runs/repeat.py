@@ -86,5 +86,9 @@ def recent_outcomes_svg(programme: MonitoringProgramme) -> Markup:
                MonitoringProgrammeRun.dry_run, MonitoringProgrammeRun.queued_at)
         .where(MonitoringProgrammeRun.programme_id == programme.id)
         .order_by(MonitoringProgrammeRun.id.desc()).limit(RECENT_RUNS)).all()
+    link = url_for("runs.detail", run_uuid="__uuid__")  # once, not 50 times (a uuid is URL-safe)
+    from portal.template_helpers import local_time
+
     return Markup(run_charts.outcome_strip(  # noqa: S704 — built escaped
-        runs, lambda run: url_for("runs.detail", run_uuid=run.uuid)))
+        runs, lambda run: link.replace("__uuid__", run.uuid),
+        lambda moment: local_time(moment, programme.timezone)))  # the viewer's zone rule

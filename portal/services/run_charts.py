@@ -84,13 +84,16 @@ def step_gantt(steps: Sequence[Any], now: datetime) -> str:
     return "".join(parts)
 
 
-def outcome_strip(runs: Sequence[Any], link: Callable[[Any], str]) -> str:
+def outcome_strip(runs: Sequence[Any], link: Callable[[Any], str],
+                  when: Callable[[Any], str] | None = None) -> str:
     """A strip of run outcomes, oldest to newest, each square linking to its run.
 
     Args:
         runs: run rows (``uuid``, ``status``, ``dry_run``, ``queued_at``), newest first.
         link: the URL of a run's page.
+        when: how a time is written in the tooltips (default: UTC, to the minute).
     """
+    when = when or (lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC"))
     if not runs:
         return ""
     cell, gap = 12, 3
@@ -107,8 +110,8 @@ def outcome_strip(runs: Sequence[Any], link: Callable[[Any], str]) -> str:
              f'aria-label="{escape(label)}"><title>{escape(label)}</title>']
     for index, run in enumerate(ordered):
         status = run.status if run.status in STATUS_FILL else "pending"
-        when = run.queued_at.strftime("%Y-%m-%d %H:%M UTC") if run.queued_at else ""
-        tip = f"{run.uuid[:8]} {status}{' (dry run)' if run.dry_run else ''} {when}"
+        queued = when(run.queued_at) if run.queued_at else ""
+        tip = f"{run.uuid[:8]} {status}{' (dry run)' if run.dry_run else ''} {queued}"
         parts.append(f'<a href="{escape(link(run))}"><rect x="{index * (cell + gap)}" y="0" '
                      f'width="{cell}" height="{cell}" rx="2" '
                      f'class="strip-cell strip-{status}{" strip-dry" if run.dry_run else ""}" '

@@ -175,3 +175,19 @@ def test_flask_ops_rerun_resumes_or_explains(team, app, runner):
     child = db.session.scalar(select(MonitoringProgrammeRun)
                               .where(MonitoringProgrammeRun.id != run.id))
     assert child.trigger == "integration" and child.requested_by_id is None
+
+
+def test_the_strip_tooltips_follow_the_viewers_time_zone(team, client, auth):
+    from datetime import UTC, datetime
+
+    from portal.models import User
+
+    gen_run(team["programme"], status="succeeded",
+            queued_at=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    user = User.query.filter_by(email="member@x.org").one()
+    user.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    auth.login("member@x.org")
+    page = client.get("/programmes/BIRDS").get_data(as_text=True)
+    strip = re.search(r'<svg[^>]*class="outcome-strip".*?</svg>', page, re.S).group(0)
+    assert "2026-01-15 21:00 JST" in strip and "12:00 UTC" not in strip
