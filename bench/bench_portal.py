@@ -12,7 +12,10 @@ Printed per page and user: the single-client median (the per-request cost), the 
 and p95 under ``BENCH_CLIENTS`` clients (default 8), the ratio to the reference, and the
 SQL statements per page next to those on a tiny dataset (size independence). Goals
 (issue 13): per request <= 10 ms on SQLite, <= 15 ms on PostgreSQL; p95 < 50 ms at 8
-clients. Temporary files and databases are removed.
+clients. Each goal is recorded per page and user with ``goals.record`` (bench "portal",
+the JSON page's figure as its reference), so ``make bench`` lists them in its summary.
+Temporary files (the SQLite file, its WAL) and databases are removed, also when the run
+is stopped.
 
     .venv/bin/python bench/bench_portal.py            # a temporary SQLite file
     DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/bench_portal.py
@@ -40,6 +43,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from goals import record  # noqa: E402
 
 PROGRAMMES, RUNS_PER, STEPS_PER, ALERTS = 1_000, 100, 4, 10_000
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 8))
@@ -312,9 +318,9 @@ def free_port() -> int:
 
 
 def measure(port: int, email: str, pages: dict[str, str], reference: dict[str, str],
-            goal_single: float) -> tuple[float, float]:
-    """Measure every page for one user; print its table; return the worst single-client
-    median and the worst p95."""
+            goal_single: float, database: str) -> tuple[float, float]:
+    """Measure every page for one user; print its table and record its goals; return the
+    worst single-client median and the worst p95."""
     ref_path = "/api/v1/openapi.json"
     clients = [Client(port) for _ in range(CLIENTS)]
     for client in clients:
@@ -346,6 +352,17 @@ def measure(port: int, email: str, pages: dict[str, str], reference: dict[str, s
         print(f"{name:<18} {median_alone:>9.1f} {len(loaded[path]):>9} {median:>10.1f} "
               f"{high:>8.1f} {median / ref_loaded:>6.1f} "
               f"{','.join(sorted(counts[path])):>8} {reference[name]:>18}")
+    who = "admin" if email == ADMIN else "operator"
+    for name, path in pages.items():
+        figure = statistics.median(alone[path])
+        record("portal", f"per request {name} ({who})", figure=figure, unit="ms",
+               goal=f"<= {goal_single:g} ms", met=figure <= goal_single, database=database,
+               reference=f"JSON page {ref_single:.1f} ms ({figure / ref_single:.1f}x)")
+    everything = [latency for path in pages.values() for latency in loaded[path]]
+    record("portal", f"p95 at {CLIENTS} clients ({who})", figure=worst_p95, unit="ms",
+           goal=f"< {P95_GOAL_MS:g} ms", met=worst_p95 < P95_GOAL_MS, database=database,
+           reference=f"JSON page p95 {p95(loaded[ref_path]):.1f} ms; all pages' p95 "
+                     f"{p95(everything):.1f} ms")
     return worst_single, worst_p95
 
 
@@ -385,7 +402,8 @@ def main() -> None:
                 time.sleep(0.1)
         worst_single = worst_p95 = 0.0
         for email in (ADMIN, EMAIL):
-            alone, high = measure(port, email, pages, reference[email], goal_single)
+            alone, high = measure(port, email, pages, reference[email], goal_single,
+                                  "postgresql" if postgres else "sqlite")
             worst_single, worst_p95 = max(worst_single, alone), max(worst_p95, high)
         print(f"\ngoal per request (one client) <= {goal_single:g} ms: "
               f"{'met' if worst_single <= goal_single else 'NOT met'} "

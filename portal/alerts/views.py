@@ -19,6 +19,15 @@ from portal.services.queries import (
 )
 
 
+@bp.app_template_global()
+def alert_row_urls() -> dict[str, str]:
+    """The links of an alert row with ``__uuid__`` / ``__code__`` placeholders, built once
+    per page (alerts/_row_macro.html fills them in for each row)."""
+    return {"acknowledge": url_for("alerts.acknowledge", alert_uuid="__uuid__"),
+            "resolve": url_for("alerts.resolve", alert_uuid="__uuid__"),
+            "programme": url_for("programmes.detail", code="__code__")}
+
+
 @bp.route("/alerts")
 @login_required
 def index():

@@ -57,6 +57,9 @@ class MonitoringProgrammeRun(db.Model):
         Index("ix_runs_queued_at", "queued_at"),
         # A programme's latest runs (summary refresh, programme page) by an index range.
         Index("ix_runs_programme_id_id", "programme_id", "id"),
+        # The runs list sorted by status or trigger, keyset on (value, id): migration 0010.
+        Index("ix_runs_status_id", "status", "id"),
+        Index("ix_runs_trigger_id", "trigger", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

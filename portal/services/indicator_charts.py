@@ -2,9 +2,10 @@
 
 The ``compute.trim`` and ``compute.msi`` steps keep chart data in their step details
 (``details["charts"]``, see ``jobs.indicators.chart_specs``); this module turns it
-into SVG (:mod:`portal.services.charts`). A programme's latest release is the newest
-published (not dry) run's: its charts are drawn from the same step details, so the
-page never reads release files.
+into SVG (:mod:`portal.services.charts`). A programme's latest release is its newest
+version that is not withdrawn, published by a run directly or by a reviewer approving
+the run's candidate: its charts are drawn from that run's step details, so the page
+never reads release files.
 """
 
 from __future__ import annotations
@@ -62,22 +63,64 @@ def run_charts(run: MonitoringProgrammeRun | None) -> list[ChartGroup]:
     return sorted(groups, key=lambda group: group.kind != "msi")
 
 
-def latest_release_run(programme: MonitoringProgramme) -> MonitoringProgrammeRun | None:
-    """The newest succeeded, non-dry run of ``programme`` that recorded a release."""
-    runs = db.session.scalars(
-        select(MonitoringProgrammeRun)
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (-1,)
+
+
+def latest_release(programme: MonitoringProgramme) -> tuple[str, MonitoringProgrammeRun] | None:
+    """``(version, run)`` of the programme's newest release that is not withdrawn.
+
+    A release is published either by a run itself (no review: the run ``succeeded`` and
+    its lineage records the version) or by a reviewer approving a run's candidate (the
+    run ended ``awaiting_review``; the approved candidate records the version).
+    """
+    from portal.models import ReleaseCandidate, ReleaseWithdrawal
+
+    found: list[tuple[str, int]] = []  # (version, run id)
+    direct = db.session.execute(
+        select(MonitoringProgrammeRun.id, MonitoringProgrammeRun.lineage_json)
         .where(MonitoringProgrammeRun.programme_id == programme.id,
                MonitoringProgrammeRun.status == "succeeded",
                MonitoringProgrammeRun.dry_run.is_(False))
         .order_by(MonitoringProgrammeRun.finished_at.desc().nulls_last(),
                   MonitoringProgrammeRun.id.desc())
         .limit(RECENT_RUNS))
-    return next((run for run in runs if (run.lineage_json or {}).get("release")), None)
+    for run_id, lineage in direct:
+        version = str(((lineage or {}).get("release") or {}).get("version") or "")
+        if version:
+            found.append((version, run_id))
+    approved = db.session.execute(
+        select(ReleaseCandidate.version, ReleaseCandidate.run_id)
+        .where(ReleaseCandidate.programme_id == programme.id,
+               ReleaseCandidate.status == "approved", ReleaseCandidate.version.is_not(None),
+               ReleaseCandidate.run_id.is_not(None))
+        .order_by(ReleaseCandidate.decided_at.desc(), ReleaseCandidate.id.desc())
+        .limit(RECENT_RUNS))
+    found.extend((str(version), run_id) for version, run_id in approved)
+    if not found:  # most programme pages: no release, two small indexed reads
+        return None
+    withdrawn = set(db.session.scalars(select(ReleaseWithdrawal.version)
+                                       .where(ReleaseWithdrawal.programme_id == programme.id)))
+    live = [item for item in found if item[0] not in withdrawn]
+    if not live:
+        return None
+    version, run_id = max(live, key=lambda item: _version_key(item[0]))
+    run = db.session.get(MonitoringProgrammeRun, run_id)
+    return (version, run) if run is not None else None
+
+
+def latest_release_run(programme: MonitoringProgramme) -> MonitoringProgrammeRun | None:
+    """The run behind the programme's newest release that is not withdrawn (or None)."""
+    latest = latest_release(programme)
+    return latest[1] if latest else None
 
 
 def release_charts(programme: MonitoringProgramme) -> tuple[str | None, list[ChartGroup]]:
     """``(version, charts)`` of the programme's latest release ((None, []) when none)."""
-    run = latest_release_run(programme)
-    if run is None:
+    latest = latest_release(programme)
+    if latest is None:
         return None, []
-    return str(run.lineage_json["release"].get("version") or ""), run_charts(run)
+    return latest[0], run_charts(latest[1])

@@ -5,13 +5,15 @@ filtered set runs on every request; both grow with the data. A keyset page inste
 continues from the last row shown, ``(sort value, id) < (cursor)``, on an index
 ordered the same way, and the count stops at :data:`COUNT_CAP` ("1,000+").
 
-A cursor is the sort value and id of a boundary row, as an opaque URL-safe string; a
-cursor that does not parse is ignored (the first page), never an error.
+A cursor is the sort value (tagged with its kind: a time, text or a number) and id of a
+boundary row, as an opaque URL-safe string; a cursor that does not parse, or that
+another sort wrote, is ignored (the first page), never an error.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,23 +47,47 @@ class KeysetPage:
         return f"{self.total:,}" if self.total_is_exact else f"{COUNT_CAP:,}+"
 
 
-def encode_cursor(value: datetime, ident: int) -> str:
-    """An opaque cursor for the row with sort ``value`` and ``ident``."""
-    raw = f"{value.isoformat()}|{ident}".encode()
+#: The kinds of sort value a cursor may carry, by the tag written before the value.
+_CURSOR_KINDS: dict[type, str] = {datetime: "d", str: "s", int: "i"}
+
+
+def encode_cursor(value: datetime | str | int, ident: int) -> str:
+    """An opaque cursor for the row with sort ``value`` (a time, text or a number) and
+    ``ident``."""
+    kind = _CURSOR_KINDS[type(value) if type(value) in _CURSOR_KINDS else datetime]
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    raw = f"{kind}|{text}|{ident}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    """The ``(value, id)`` of a cursor, or None when absent or malformed."""
-    if not cursor or len(cursor) > 200:
+def decode_cursor(cursor: str | None, kind: type = datetime) -> tuple[Any, int] | None:
+    """The ``(value, id)`` of a cursor whose value is of ``kind``, or None when absent,
+    malformed or of another kind (a cursor from a list sorted by another column)."""
+    if not cursor or len(cursor) > 300:  # a 40-character code in UTF-8 fits
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        value, ident = raw.rsplit("|", 1)
-        parsed = datetime.fromisoformat(value)
-        return (parsed, int(ident)) if parsed.tzinfo is not None else None
+        tag, rest = raw.split("|", 1)
+        value, ident = rest.rsplit("|", 1)
+        if tag != _CURSOR_KINDS.get(kind) or not _fits(ident):
+            return None
+        if kind is datetime:
+            parsed = datetime.fromisoformat(value)
+            return (parsed, int(ident)) if parsed.tzinfo is not None else None
+        if kind is int:
+            return (int(value), int(ident)) if _fits(value) else None
+        return value, int(ident)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _fits(number: str) -> bool:
+    """Whether ``number`` is an integer an SQL INTEGER holds (a larger one is refused by
+    PostgreSQL with an error, not compared)."""
+    try:
+        return -(2**31) <= int(number) < 2**31
+    except ValueError:
+        return False
 
 
 def bounded_count(query: Select, id_column: Any, cap: int = COUNT_CAP) -> int:
@@ -71,7 +97,9 @@ def bounded_count(query: Select, id_column: Any, cap: int = COUNT_CAP) -> int:
 
 
 def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str | None,
-                before: str | None, per_page: int, ascending: bool = False) -> KeysetPage:
+                before: str | None, per_page: int, ascending: bool = False,
+                kind: type = datetime,
+                value_of: Callable[[Any], Any] | None = None) -> KeysetPage:
     """Return a page of ``query`` ordered by ``(sort_column, id_column)``, newest first
     (or oldest first when ``ascending``).
 
@@ -83,15 +111,24 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
         before: a cursor: the rows that precede it (the previous page), used when
             ``after`` is absent.
         per_page: rows per page.
-        ascending: oldest first.
+        ascending: oldest first (smallest first); the id then breaks ties the same way.
+        kind: the type of the sort value (``datetime``, ``str`` or ``int``): a cursor
+            of another kind is ignored.
+        value_of: the sort value of a row (default: the attribute named like
+            ``sort_column``), for sort keys that are not the row's own column (a
+            joined programme's code, a rank computed from a value).
 
     Returns:
         A KeysetPage with a bounded total (two statements: count and page).
     """
     total = bounded_count(query, id_column)
     key = tuple_(sort_column, id_column)
-    following = decode_cursor(after)
-    preceding = decode_cursor(before) if not following else None
+    following = decode_cursor(after, kind)
+    preceding = decode_cursor(before, kind) if not following else None
+    value_of = value_of or (lambda row: getattr(row, sort_column.key))
+
+    def cursor_of(row: Any) -> str:
+        return encode_cursor(value_of(row), getattr(row, id_column.key))
 
     def beyond(cursor: tuple, forwards: bool):  # rows after ``cursor`` in reading direction
         return key > cursor if forwards == ascending else key < cursor
@@ -108,9 +145,8 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
         more_before = len(rows) > per_page
         rows = rows[:per_page][::-1]
         return KeysetPage(rows, per_page, total,
-                          next_cursor=_cursor(rows[-1], sort_column, id_column) if rows else None,
-                          prev_cursor=_cursor(rows[0], sort_column, id_column)
-                          if rows and more_before else None)
+                          next_cursor=cursor_of(rows[-1]) if rows else None,
+                          prev_cursor=cursor_of(rows[0]) if rows and more_before else None)
     if following:
         query = query.where(beyond(following, True))
     rows = list(db.session.scalars(
@@ -118,11 +154,6 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
     more_after = len(rows) > per_page
     rows = rows[:per_page]
     return KeysetPage(rows, per_page, total,
-                      next_cursor=_cursor(rows[-1], sort_column, id_column)
-                      if rows and more_after else None,
-                      prev_cursor=_cursor(rows[0], sort_column, id_column)
-                      if rows and following else None)
+                      next_cursor=cursor_of(rows[-1]) if rows and more_after else None,
+                      prev_cursor=cursor_of(rows[0]) if rows and following else None)
 
-
-def _cursor(row: Any, sort_column: Any, id_column: Any) -> str:
-    return encode_cursor(getattr(row, sort_column.key), getattr(row, id_column.key))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from portal.access import visible_programme_ids, visible_programmes
 from portal.extensions import db
@@ -27,10 +27,27 @@ from portal.models import (
     MonitoringProgrammeSteward,
 )
 from portal.services.filters import DateRangeFilters, Page
+from portal.services.list_sorts import (
+    ALERT_DEFAULT_SORT,
+    ALERT_SORTS,
+    RUN_DEFAULT_SORT,
+    RUN_SORTS,
+    join_for,
+    known_sort,
+    sort_parts,
+)
 from portal.services.paging import KeysetPage, keyset_page
 
 UNRESOLVED = ("open", "acknowledged")
+#: The programme list shows none of the documents: not read (nor parsed from JSON).
+LIST_DEFERRED = tuple(defer(column) for column in (
+    MonitoringProgramme.pipeline_definition_json, MonitoringProgramme.data_quality_rules_json,
+    MonitoringProgramme.lineage_notes, MonitoringProgramme.description))
 NO_RUNS = "never"
+#: What a run or alert row shows of its programme: the list pages load only these
+#: columns, not the pipeline and rules documents (JSON parsed per row otherwise).
+PROGRAMME_BRIEF = (MonitoringProgramme.code, MonitoringProgramme.title,
+                   MonitoringProgramme.timezone, MonitoringProgramme.active)
 
 
 @dataclass
@@ -148,7 +165,8 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     base = _summary_filters(base, filters)
     total = _count(base.with_only_columns(MonitoringProgramme.id))
     programmes = db.session.scalars(
-        base.options(selectinload(MonitoringProgramme.operating_institutions))
+        base.options(selectinload(MonitoringProgramme.operating_institutions),
+                     *LIST_DEFERRED)
         .order_by(*_programme_order(filters.sort))
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
@@ -196,7 +214,7 @@ class RunFilters(DateRangeFilters):
     trigger: str = ""
     dry_run: str = ""  # "yes" / "no" / ""
     programme: str = ""  # a programme code (the list across programmes)
-    sort: str = ""  # "queued": oldest first; "" or "-queued": newest first
+    sort: str = ""  # a key of list_sorts.RUN_SORTS, "-" first for descending; "" newest first
 
     @classmethod
     def from_args(cls, args: Any) -> RunFilters:
@@ -205,7 +223,7 @@ class RunFilters(DateRangeFilters):
                       trigger=(args.get("trigger") or "")[:20],
                       dry_run=(args.get("dry_run") or "")[:3],
                       programme=(args.get("programme") or "").strip()[:40],
-                      sort="queued" if args.get("sort") == "queued" else "")
+                      sort=known_sort(args.get("sort"), RUN_SORTS))
         filters.read_dates(args)
         return filters
 
@@ -229,7 +247,7 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
               after: str | None = None, before: str | None = None,
               per_page: int = 25) -> KeysetPage:
     """Return one keyset page of runs ``user`` may see (of one programme, or of all),
-    newest first.
+    newest first unless ``filters.sort`` names a column of ``list_sorts.RUN_SORTS``.
 
     Two statements: the bounded count and the page (programme and requester joined).
     """
@@ -251,10 +269,13 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
     query = filters.apply_dates(query, Run.queued_at)
     # As for alerts: the runs table alone down its (queued_at) index, then the page's
     # programmes and requesters by primary key.
+    key, ascending = sort_parts(filters.sort, RUN_SORTS, RUN_DEFAULT_SORT)
     return keyset_page(
-        query.options(selectinload(Run.programme), selectinload(Run.requested_by)),
-        Run.queued_at, Run.id, after=after, before=before, per_page=per_page,
-        ascending=filters.sort == "queued")
+        join_for(query, key, Run.programme_id).options(
+            joinedload(Run.programme).load_only(*PROGRAMME_BRIEF),
+            joinedload(Run.requested_by)),
+        key.column, Run.id, after=after, before=before, per_page=per_page,
+        ascending=ascending, kind=key.kind, value_of=key.value_of)
 
 
 def load_run(run_uuid: str) -> MonitoringProgrammeRun | None:
@@ -284,7 +305,7 @@ class AlertFilters:
     state: str = "unresolved"
     severity: str = ""
     programme: str = ""
-    sort: str = ""  # "seen": least recently seen first; "" newest first
+    sort: str = ""  # a key of list_sorts.ALERT_SORTS, "-" first for descending; "" newest
 
     @classmethod
     def from_args(cls, args: Any) -> AlertFilters:
@@ -292,7 +313,7 @@ class AlertFilters:
         return cls(state=(args.get("state") or "unresolved")[:20],
                    severity=(args.get("severity") or "")[:20],
                    programme=(args.get("programme") or "")[:40],
-                   sort="seen" if args.get("sort") == "seen" else "")
+                   sort=known_sort(args.get("sort"), ALERT_SORTS))
 
     def as_args(self) -> dict[str, str]:
         """The filters as query-string values."""
@@ -301,8 +322,8 @@ class AlertFilters:
 
 def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
                 before: str | None = None, per_page: int = 25) -> KeysetPage:
-    """Return one keyset page of alerts ``user`` may see, most recently seen first
-    (bounded count + page)."""
+    """Return one keyset page of alerts ``user`` may see, most recently seen first unless
+    ``filters.sort`` names a column of ``list_sorts.ALERT_SORTS`` (bounded count + page)."""
     Alert = MonitoringProgrammeAlert
     query = _scope_by_programme(select(Alert), Alert.programme_id, user)
     if filters.state == "unresolved":
@@ -316,11 +337,13 @@ def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
     # The page reads the alerts table alone, down the (last_seen_at, id) index, and stops
     # after a page; the page's programmes and people come by primary key afterwards (a
     # join here lets SQLite start from programmes and sort every unresolved alert).
+    key, ascending = sort_parts(filters.sort, ALERT_SORTS, ALERT_DEFAULT_SORT)
     return keyset_page(
-        query.options(selectinload(Alert.programme), selectinload(Alert.acknowledged_by),
-                      selectinload(Alert.resolved_by)),
-        Alert.last_seen_at, Alert.id, after=after, before=before, per_page=per_page,
-        ascending=filters.sort == "seen")
+        join_for(query, key, Alert.programme_id).options(
+            joinedload(Alert.programme).load_only(*PROGRAMME_BRIEF),
+            joinedload(Alert.acknowledged_by), joinedload(Alert.resolved_by)),
+        key.column, Alert.id, after=after, before=before, per_page=per_page,
+        ascending=ascending, kind=key.kind, value_of=key.value_of)
 
 
 def alert_histories(alerts: list[MonitoringProgrammeAlert]) -> dict[str, list[AuditEvent]]:

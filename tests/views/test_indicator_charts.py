@@ -94,3 +94,32 @@ def test_the_reference_page_explains_trim_and_the_msi(team, client, auth):
     assert "Model 3" in trim_section and "overdispersion" in trim_section
     msi_section = page[page.index('id="compute.msi"'):]
     assert "Soldaat" in msi_section[:msi_section.index("</section>")]
+
+
+def test_a_review_gated_release_and_a_withdrawal_move_the_programme_charts(
+        team, client, auth, tmp_path):
+    """Charts follow the newest live version: an approved candidate's run counts as a
+    release, and a withdrawn version falls back to the one before it."""
+    from portal.models import ReleaseCandidate, ReleaseWithdrawal
+
+    details = step_details(tmp_path)
+    programme = team["programme"]
+    run_with_charts(programme, details, lineage_json={"release": {"version": "1.0"}})
+    gated = run_with_charts(programme, details, status="awaiting_review",
+                            lineage_json={"release": {"staged": True}})
+    gated.steps[0].details_json = {**details["trim"], "charts": details["trim"]["charts"][:1]}
+    db.session.add(ReleaseCandidate(programme_id=programme.id, run_id=gated.id,
+                                    status="approved", folder="x", version="1.1",
+                                    decided_at=utcnow()))
+    db.session.commit()
+    auth.login("member@x.org")
+
+    page = client.get("/programmes/BIRDS").get_data(as_text=True)
+    assert "release 1.1" in page
+    assert len(figures(page)) == 2  # the approved run's charts: its MSI and one taxon
+
+    db.session.add(ReleaseWithdrawal(programme_id=programme.id, version="1.1", reason="bad"))
+    db.session.commit()
+    page = client.get("/programmes/BIRDS").get_data(as_text=True)
+    assert "release 1.1" not in page and "release 1.0" in page
+    assert len(figures(page)) == 3
