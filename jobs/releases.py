@@ -90,8 +90,8 @@ def commit_release(
         bump: "minor" or "major" (relative to the latest release at commit time).
 
     Returns:
-        ``(version, published)``: the new version and True, or the latest version and
-        False when its CSV files already have exactly these bytes.
+        ``(version, published)``: the new version and True, or the newest version that
+        is not withdrawn and False when its CSV files already have exactly these bytes.
     """
     base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
@@ -99,9 +99,9 @@ def commit_release(
         for name, data in data_files.items():
             (staging / name).write_bytes(data)
         for _ in range(MAX_ATTEMPTS):
-            latest = latest_version(base)
-            if latest is not None and same_files(base / latest, data_files):
-                return latest, False
+            latest, live = latest_version(base), live_version(base)
+            if live is not None and same_files(base / live, data_files):
+                return live, False
             version = next_version(latest, bump)
             if take_version(staging, base, version, metadata(version)):
                 return version, True
@@ -112,7 +112,18 @@ def commit_release(
 
 def planned_version(base: Path, data_files: Mapping[str, bytes], bump: str = "minor") -> str | None:
     """The version a publish would take now, or None when nothing changed (reads only)."""
-    latest = latest_version(base)
-    if latest is not None and same_files(base / latest, data_files):
+    live = live_version(base)
+    if live is not None and same_files(base / live, data_files):
         return None
-    return next_version(latest, bump)
+    return next_version(latest_version(base), bump)
+
+
+def live_version(base: Path) -> str | None:
+    """The newest version that is not withdrawn: what "unchanged" is measured against.
+
+    Data equal to a withdrawn release is published again as a new version (the
+    withdrawal stands; consumers get the data back under a version that is live).
+    """
+    from portal.services.candidates import previous_good
+
+    return previous_good(base)

@@ -84,6 +84,7 @@ PROGRAMME_ROUTES: list[tuple[str, str, str, int | tuple[int, ...]]] = [
     ("GET", "/programmes/{code}/webhooks", "manage_webhooks", 200),
     ("POST", "/programmes/{code}/webhooks", "manage_webhooks", 400),  # empty form
     ("POST", "/programmes/{code}/webhooks/delete", "manage_webhooks", 302),  # no id: flashed
+    ("POST", "/programmes/{code}/notifications/resend", "manage_webhooks", 302),  # none dead
     ("GET", "/programmes/{code}/expected-delivery", "view", 200),
     ("POST", "/programmes/{code}/expected-delivery", "edit", 400),  # empty form
     # issue 14: programmes as code (creation: tests/api/test_programme_documents.py)
@@ -143,6 +144,9 @@ OTHER_ROUTES = {
     # issue 9: sessions (CSRF-less POSTs refused: tests/security/test_sessions.py)
     "/account/password": "signed_in (own password)",
     "/account/sign-out-everywhere": "signed_in (own sessions)",
+    # issue 14: the time zone a user reads times in (tests/security/test_time_zone.py)
+    "/account/preferences": "signed_in (own preferences)",
+    "/api/v1/me": "signed_in (own account; PATCH: own time zone)",
     "/api/v1/metrics": "signed_in (scoped)",
     "/api/v1/openapi.json": "public",
     # view access, tested in tests/views/test_programme_pages.py (needs a release on disk)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
@@ -118,6 +118,25 @@ def webhook_delete(programme: MonitoringProgramme):
         abort(404)
     flash("Webhook deleted.", "success")
     return redirect(url_for("notifications.webhook_list", code=programme.code))
+
+
+@bp.route("/programmes/<code>/notifications/resend", methods=["POST"])
+@login_required
+@access.programme_access(access.MANAGE_WEBHOOKS)
+def resend(programme: MonitoringProgramme):
+    """Send again the programme's notifications that gave up (one, or all of them)."""
+    if not CsrfForm().validate_on_submit():
+        abort(400, EXPIRED)
+    raw = request.form.get("delivery_id", "").strip()
+    if raw and not (raw.isdigit() and len(raw) < 12):
+        abort(400, "delivery_id must be the number of a delivery.")
+    count = delivery.resend(programme, current_user, int(raw) if raw else None,
+                            request_id=g.request_id)
+    flash(f"{count} notification{'s' if count != 1 else ''} queued to be sent again."
+          if count else "Nothing to send again: no notification of this programme gave up.",
+          "success" if count else "info")
+    return redirect(request.form.get("back") == "health" and url_for("health.index")
+                    or url_for("notifications.webhook_list", code=programme.code))
 
 
 @bp.route("/programmes/<code>/expected-delivery", methods=["GET"])

@@ -29,6 +29,11 @@ class ProgrammeForm(FlaskForm):
     lineage_notes = TextAreaField("Lineage notes", render_kw={"rows": 4})
     licence = StringField("Release licence", validators=[Length(max=300)],
                           description=LICENCE_HINT)
+    max_attempts = StringField(
+        "Attempts per run", validators=[Length(max=10)], render_kw={"inputmode": "numeric"},
+        description="When a worker is lost (killed, crashed, redeployed) the run is retried "
+                    "until it has had this many attempts; 1 never retries. Data failures "
+                    "are never retried.")
 
 
 class StewardForm(FlaskForm):

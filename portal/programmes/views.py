@@ -88,7 +88,8 @@ def edit(programme):
             data_quality_rules=form.data_quality_rules.data or "",
             lineage_notes=form.lineage_notes.data or "",
             # A client that does not send the field leaves the licence as it is.
-            licence=(form.licence.data or "") if form.licence.raw_data else None)
+            licence=(form.licence.data or "") if form.licence.raw_data else None,
+            max_attempts=(form.max_attempts.data or "") if form.max_attempts.raw_data else None)
         try:
             diff = edit_service.update_programme(programme, current_user, changes,
                                                  request_id=g.request_id)

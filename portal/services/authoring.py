@@ -30,6 +30,7 @@ from portal.services.cadence import cadence_error, timezone_error
 from portal.services.credential_checks import credential_errors
 from portal.services.licences import licence_error
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
+from portal.services.programme_edit import MAX_ATTEMPTS_RANGE
 from portal.services.scheduling import reschedule
 from portal.services.shared_folders import code_clash, source_problems
 from portal.services.source_paths import rewrite_first_component
@@ -53,6 +54,7 @@ class NewProgramme:
     rules: dict | None = None
     lineage_notes: str = ""
     licence: str = ""  # the releases' licence (portal.services.licences)
+    max_attempts: int | None = None  # None: the column's default (2)
     #: appended to a refused source's message (a clone explains that grants are not copied)
     source_hint: str = ""
 
@@ -98,6 +100,10 @@ def _resolve(spec: NewProgramme, user: User, problems: list[DomainError]
         refuse(DomainError(error, field="refresh_cadence"))
     if error := licence_error(spec.licence):
         refuse(DomainError(error, field="licence"))
+    low, high = MAX_ATTEMPTS_RANGE
+    if spec.max_attempts is not None and not low <= spec.max_attempts <= high:
+        refuse(DomainError(f"Attempts must be a whole number from {low} to {high}.",
+                           field="max_attempts"))
     if spec.pipeline is not None and (errors := validate_pipeline(spec.pipeline)
                                       or credential_errors(spec.pipeline)):
         refuse(DomainError("; ".join(map(str, errors[:5])), field="pipeline_definition_json"))
@@ -147,6 +153,7 @@ def create_programme(spec: NewProgramme, user: User, *,
         data_quality_rules_json=spec.rules or {"rules": []},
         lineage_notes=spec.lineage_notes, operating_institutions=institutions, active=True,
         licence=spec.licence.strip(),
+        **({} if spec.max_attempts is None else {"max_attempts": spec.max_attempts}),
     )
     reschedule(programme)
     db.session.add(programme)

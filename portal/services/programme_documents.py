@@ -29,7 +29,7 @@ TEXT_FIELDS = ("title", "description", "timezone", "refresh_cadence", "lineage_n
                "licence")
 OBJECT_FIELDS = {"pipeline": "steps", "rules": "rules"}
 KNOWN_FIELDS = frozenset({"format", "code", "version", "scheduler_enabled", "institutions",
-                          *TEXT_FIELDS, *OBJECT_FIELDS})
+                          "max_attempts", *TEXT_FIELDS, *OBJECT_FIELDS})
 
 
 class PreconditionRequired(DomainError):
@@ -59,6 +59,7 @@ def export_document(programme: MonitoringProgramme) -> dict[str, Any]:
         "rules": programme.data_quality_rules_json or {"rules": []},
         "lineage_notes": programme.lineage_notes,
         "licence": programme.licence or "",
+        "max_attempts": programme.max_attempts,
     }
 
 
@@ -81,6 +82,9 @@ def check_document(document: Any) -> dict[str, Any]:
             raise DomainError(f"{name} must be a string.", field=name)
     if "scheduler_enabled" in document and not isinstance(document["scheduler_enabled"], bool):
         raise DomainError("scheduler_enabled must be true or false.", field="scheduler_enabled")
+    attempts = document.get("max_attempts", 1)
+    if not isinstance(attempts, int) or isinstance(attempts, bool):
+        raise DomainError("max_attempts must be a whole number.", field="max_attempts")
     institutions = document.get("institutions", [])
     if not isinstance(institutions, list) or not all(isinstance(i, str) for i in institutions):
         raise DomainError("institutions must be a list of institution codes.",
@@ -114,7 +118,8 @@ def create_from_document(document: Any, user: User, *,
         scheduler_enabled=document.get("scheduler_enabled", False),
         institution_ids=_institution_ids(document.get("institutions", [])),
         pipeline=document.get("pipeline"), rules=document.get("rules"),
-        lineage_notes=document.get("lineage_notes", ""), licence=document.get("licence", ""))
+        lineage_notes=document.get("lineage_notes", ""), licence=document.get("licence", ""),
+        max_attempts=document.get("max_attempts"))
     return create_programme(spec, user, request_id=request_id)
 
 
@@ -156,7 +161,8 @@ def update_from_document(programme: MonitoringProgramme, document: Any, user: Us
         scheduler_enabled=merged["scheduler_enabled"],
         pipeline_definition=json.dumps(merged["pipeline"]),
         data_quality_rules=json.dumps(merged["rules"]),
-        lineage_notes=merged["lineage_notes"], licence=merged["licence"])
+        lineage_notes=merged["lineage_notes"], licence=merged["licence"],
+        max_attempts=merged["max_attempts"])
     return update_programme(programme, user, changes, request_id=request_id,
                             expected_version=None if expected == "*" else expected)
 

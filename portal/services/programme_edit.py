@@ -26,7 +26,10 @@ from portal.services.scheduling import reschedule
 from portal.services.shared_folders import source_problems, split_problems
 
 EDITABLE = ("title", "description", "refresh_cadence", "timezone", "scheduler_enabled",
-            "pipeline_definition_json", "data_quality_rules_json", "lineage_notes", "licence")
+            "pipeline_definition_json", "data_quality_rules_json", "lineage_notes", "licence",
+            "max_attempts")
+#: How many attempts a run may take when its worker is lost (1 = never retried).
+MAX_ATTEMPTS_RANGE = (1, 10)
 
 
 class ValidationFailed(DomainError):
@@ -51,6 +54,7 @@ class ProgrammeChanges:
     data_quality_rules: str
     lineage_notes: str
     licence: str | None = None  # None: leave the programme's licence as it is
+    max_attempts: str | int | None = None  # None: leave the programme's attempts as they are
 
 
 def snapshot(programme: MonitoringProgramme) -> dict[str, Any]:
@@ -96,6 +100,7 @@ def _validated(changes: ProgrammeChanges, programme_id: int | None) -> dict[str,
     licence = (changes.licence or "").strip()
     if problem := licence_error(licence):
         errors["licence"] = [problem]
+    attempts = _attempts(changes.max_attempts, errors)
     pipeline = _parse_json(changes.pipeline_definition, "pipeline_definition", errors)
     if pipeline is not None:
         found = [str(e) for e in validate_pipeline(pipeline) or credential_errors(pipeline)]
@@ -120,7 +125,20 @@ def _validated(changes: ProgrammeChanges, programme_id: int | None) -> dict[str,
             "scheduler_enabled": bool(changes.scheduler_enabled),
             "pipeline_definition_json": pipeline, "data_quality_rules_json": rules,
             "lineage_notes": changes.lineage_notes.strip(),
-            **({} if changes.licence is None else {"licence": licence})}
+            **({} if changes.licence is None else {"licence": licence}),
+            **({} if attempts is None else {"max_attempts": attempts})}
+
+
+def _attempts(value: str | int | None, errors: dict[str, list[str]]) -> int | None:
+    """The attempts a lost run may take, checked (None: not given)."""
+    if value is None:
+        return None
+    low, high = MAX_ATTEMPTS_RANGE
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not low <= int(text) <= high:
+        errors["max_attempts"] = [f"Attempts must be a whole number from {low} to {high}."]
+        return None
+    return int(text)
 
 
 def update_programme(programme: MonitoringProgramme, user: User, changes: ProgrammeChanges,
@@ -151,6 +169,7 @@ def update_programme(programme: MonitoringProgramme, user: User, changes: Progra
                                   f"{expected_version.strip(chr(34))}; it is now at version "
                                   f"{current}. Fetch it again and re-apply your change.")
     values.setdefault("licence", programme.licence)
+    values.setdefault("max_attempts", programme.max_attempts)
     before = snapshot(programme)
     change = audit.diff(before, values)
     if not change:

@@ -8,7 +8,10 @@ Two ways a run ends without being at fault:
   ``max_attempts`` allows, queues the next attempt. The new attempt waits
   ``RUN_RETRY_BACKOFF_SECONDS · 2^(attempt-2)`` before the reconciler dispatches it.
 * **handed back** — the worker was asked to stop (SIGTERM, a redeploy). It ends the
-  run ``failed`` at a step boundary and queues the next attempt at once.
+  run ``failed`` at a step boundary and queues the next attempt at once. A hand-back
+  is not the run's fault: it does not use up one of ``max_attempts`` (up to
+  ``MAX_HANDBACKS`` of them per run, so a worker stopped in a loop cannot keep a run
+  alive for ever).
 
 Data failures (``blocked``, a step's own error) never come through here: the runner
 finalises them itself. In both cases the old attempt becomes final and the new one is
@@ -41,6 +44,10 @@ from portal.services.runs import (
 )
 
 log = logging.getLogger(__name__)
+#: Hand-backs a run's chain of attempts may have on top of ``max_attempts``.
+MAX_HANDBACKS = 5
+#: How far back a chain of attempts is followed.
+CHAIN_LIMIT = 50
 
 
 @dataclass
@@ -91,6 +98,8 @@ def end_and_retry(run: MonitoringProgrammeRun, message: str, *, reason: str,
                     {"reason": reason, **(metadata or {})}, alert=False)
     programme = run.programme
     attempt, limit = run.attempt or 1, max(1, programme.max_attempts or 1)
+    handbacks = handbacks_before(run) + (reason == "handed_back")
+    limit += min(handbacks, MAX_HANDBACKS)  # a hand-back does not use up an attempt
     if attempt >= limit:
         text = f"{message}; not retried: attempt {attempt} of {limit}"
         return _end(run, "failed", text, {"reason": reason, **(metadata or {})}, alert=alert)
@@ -123,6 +132,23 @@ def end_and_retry(run: MonitoringProgrammeRun, message: str, *, reason: str,
     log.info("run %s %s: retried as %s (attempt %s of %s)", run.uuid, reason, retry.uuid,
              attempt + 1, limit)
     return RetryOutcome("failed", retry, text)
+
+
+def handbacks_before(run: MonitoringProgrammeRun) -> int:
+    """How many earlier attempts of ``run``'s chain were handed back by a stopping worker."""
+    from portal.models import AuditEvent
+
+    uuids, current = [], run
+    while current.retry_of_id and len(uuids) < CHAIN_LIMIT:
+        current = db.session.get(MonitoringProgrammeRun, current.retry_of_id)
+        if current is None:
+            break
+        uuids.append(current.uuid)
+    if not uuids:
+        return 0
+    retried = db.session.scalars(select(AuditEvent.metadata_json).where(
+        AuditEvent.action == "programme_run_retried", AuditEvent.object_id.in_(uuids)))
+    return sum(1 for meta in retried if (meta or {}).get("reason") == "handed_back")
 
 
 def _end(run: MonitoringProgrammeRun, status: str, message: str,

@@ -128,3 +128,18 @@ def test_flask_ops_apply_creates(team, runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("created MOTHS")
     assert _events("programme_created", "MOTHS")[0].actor_label == "owner@x.org"
+
+
+def test_attempts_per_run_are_part_of_the_document(team, client, bearer):
+    headers = {**bearer("owner"), "If-Match": "*"}
+    for bad in (0, 11, "3", True):
+        response = client.patch("/api/v1/programmes/BIRDS", headers=headers,
+                                json={"max_attempts": bad})
+        assert response.status_code == 400, bad
+        assert "max_attempts" in response.json["message"] + str(response.json.get("errors"))
+    changed = client.patch("/api/v1/programmes/BIRDS", headers=headers, json={"max_attempts": 5})
+    assert changed.status_code == 200 and changed.json["changed"] == ["max_attempts"]
+    document = client.get("/api/v1/programmes/BIRDS/document", headers=headers).json
+    assert document["max_attempts"] == 5
+    (event,) = _events("programme_updated", "BIRDS")
+    assert event.metadata_json["diff"]["max_attempts"]["after"] == 5

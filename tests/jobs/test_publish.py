@@ -143,6 +143,26 @@ def test_unchanged_outputs_publish_nothing(tmp_path, snails):
     assert release_dirs(ctx) == ["1.0"]
 
 
+def test_data_equal_to_a_withdrawn_release_is_published_again(tmp_path, snails):
+    """"Unchanged" is measured against the newest release that is not withdrawn."""
+    from portal.services.candidates import write_withdrawn_index
+
+    publish(computed_ctx(tmp_path, snails.head(200)))  # 1.0
+    publish(computed_ctx(tmp_path, snails))  # 1.1
+    base = tmp_path / "publish" / "SNAILS"
+    write_withdrawn_index(base, {"1.1": {"reason": "wrong site codes"}})
+    # The data of 1.0 (live) is unchanged; publishing it again writes nothing.
+    assert publish(computed_ctx(tmp_path, snails.head(200))).details == {
+        "unchanged": True, "version": "1.0"}
+    # The data of the withdrawn 1.1 comes back under a new version (1.2), not "unchanged".
+    dry = publish(computed_ctx(tmp_path, snails, dry_run=True))
+    assert dry.details["would_publish_version"] == "1.2"
+    result = publish(computed_ctx(tmp_path, snails))
+    assert result.details["version"] == "1.2" and not result.details.get("unchanged")
+    assert release_dirs(computed_ctx(tmp_path, snails)) == ["1.0", "1.1", "1.2",
+                                                            "withdrawn.json"]
+
+
 def test_changed_outputs_take_the_next_minor_then_a_major_bump(tmp_path, snails):
     publish(computed_ctx(tmp_path, snails))
     assert publish(computed_ctx(tmp_path, snails.head(200))).details["version"] == "1.1"

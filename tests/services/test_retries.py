@@ -82,3 +82,35 @@ def test_the_run_page_links_the_attempts(app, client, auth):
     assert "1 of 2" in page and f"/runs/{retry.uuid}" in page and "retried as" in page
     page = client.get(f"/runs/{retry.uuid}").get_data(as_text=True)
     assert "2 of 2" in page and f"/runs/{first.uuid}" in page and "retry of" in page
+
+
+def test_a_hand_back_does_not_use_up_an_attempt(app):
+    """A redeploy hands a run back (SIGTERM); that attempt does not count, so a worker
+    lost afterwards is still retried; hand-backs in a loop stop at MAX_HANDBACKS."""
+    from portal.services.retries import MAX_HANDBACKS, end_and_retry
+
+    programme = gen_programme(pipeline_definition_json=VALID, max_attempts=2)
+    run = gen_run(programme, status="running", started_at=datetime.now(UTC))
+    handed = end_and_retry(run, "the worker stopped", reason="handed_back", alert=False)
+    assert handed.retry is not None and handed.retry.attempt == 2
+    assert "retried as attempt 2 of 3" in handed.message
+    # Attempt 2 is lost: with max_attempts 2 it would end here, but the hand-back
+    # did not count, so attempt 3 follows.
+    lost = end_and_retry(transition(handed.retry, "running"), "worker lost",
+                         reason="worker_lost")
+    assert lost.retry is not None and lost.retry.attempt == 3
+    final = end_and_retry(transition(lost.retry, "running"), "worker lost",
+                          reason="worker_lost")
+    assert final.retry is None and "not retried: attempt 3 of 3" in final.message
+
+    looping = gen_run(gen_programme(pipeline_definition_json=VALID, max_attempts=1),
+                      status="running", started_at=datetime.now(UTC))
+    attempts = 0
+    while looping is not None:
+        outcome = end_and_retry(looping, "the worker stopped", reason="handed_back",
+                                alert=False)
+        looping = outcome.retry
+        if looping is not None:
+            transition(looping, "running")
+        attempts += 1
+    assert attempts == MAX_HANDBACKS + 1  # then it ends failed instead of looping

@@ -251,3 +251,37 @@ def undeliverable(user: Any, limit: int = 20) -> dict[str, Any]:
                               .limit(limit)).all()
     return {"dead": int(counts.get("dead", 0)), "failing": int(counts.get("failed", 0)),
             "rows": rows}
+
+
+def resend(programme: Any, user: Any, delivery_id: int | None = None,
+           request_id: str | None = None) -> int:
+    """Give deliveries that gave up (``dead``) a fresh set of attempts, now.
+
+    ``delivery_id`` names one of the programme's deliveries; None takes every dead
+    delivery of the programme. The notification pass sends them at its next tick.
+    Access (``MANAGE_WEBHOOKS`` on ``programme``) is checked by the caller.
+
+    Returns:
+        How many deliveries were queued again (0: nothing had given up).
+    """
+    from portal.services import audit
+
+    now = utcnow()
+    event_ids = select(NotificationEvent.id).where(
+        NotificationEvent.programme_id == programme.id)
+    query = (update(NotificationDelivery)
+             .where(NotificationDelivery.status == "dead",
+                    NotificationDelivery.event_id.in_(event_ids))
+             .values(status="pending", attempts=0, next_attempt_at=now, last_error=None,
+                     response_status=None)
+             .execution_options(synchronize_session=False))
+    if delivery_id is not None:
+        query = query.where(NotificationDelivery.id == delivery_id)
+    count = db.session.execute(query).rowcount or 0
+    if count:
+        audit.record("notification_resent", actor=user, object_type="programme",
+                     object_id=programme.code, programme_id=programme.id,
+                     request_id=request_id,
+                     metadata={"deliveries": count, "delivery_id": delivery_id})
+    db.session.commit()
+    return count
