@@ -135,8 +135,9 @@ def resend(programme: MonitoringProgramme):
     flash(f"{count} notification{'s' if count != 1 else ''} queued to be sent again."
           if count else "Nothing to send again: no notification of this programme gave up.",
           "success" if count else "info")
-    return redirect(request.form.get("back") == "health" and url_for("health.index")
-                    or url_for("notifications.webhook_list", code=programme.code))
+    back_to_health = request.form.get("back") == "health"
+    return redirect(url_for("health.index") if back_to_health
+                    else url_for("notifications.webhook_list", code=programme.code))
 
 
 @bp.route("/programmes/<code>/expected-delivery", methods=["GET"])

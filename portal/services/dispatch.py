@@ -75,20 +75,7 @@ def enqueue_run(run_id: int, job_id: str, queue_name: str) -> None:
     Raises:
         DispatchError: Redis is unreachable or refused the job.
     """
-    config = current_app.config
-    try:
-        get_queue(queue_name).enqueue_call(
-            EXECUTE_RUN,
-            args=(run_id,),
-            job_id=job_id,
-            timeout=int(config["RUN_JOB_TIMEOUT_SECONDS"]),
-            result_ttl=3600,
-            failure_ttl=7 * 86400,
-            description=f"execute run {run_id}",
-            on_stopped=Callback(ON_RUN_STOPPED),
-        )
-    except RedisError as error:
-        raise DispatchError(f"Redis unavailable: {error}") from error
+    enqueue_runs([(run_id, job_id, queue_name)])
 
 
 def enqueue_runs(runs: Iterable[tuple[int, str, str]]) -> int:
@@ -124,29 +111,6 @@ def enqueue_runs(runs: Iterable[tuple[int, str, str]]) -> int:
     except RedisError as error:
         raise DispatchError(f"Redis unavailable: {error}") from error
     return sum(len(job_datas) for job_datas in by_queue.values())
-
-
-def job_status(job_id: str) -> JobStatus | None:
-    """Return the RQ status of ``job_id``, or None when Redis does not know it.
-
-    Raises:
-        DispatchError: Redis is unreachable.
-    """
-    try:
-        return Job.fetch(job_id, connection=redis_connection()).get_status(refresh=False)
-    except NoSuchJobError:
-        return None
-    except RedisError as error:
-        raise DispatchError(f"Redis unavailable: {error}") from error
-
-
-def is_held(job_id: str) -> bool:
-    """Whether Redis holds ``job_id`` as waiting or executing (so it will run).
-
-    Raises:
-        DispatchError: Redis is unreachable.
-    """
-    return job_status(job_id) in HELD_STATUSES
 
 
 def held_jobs(job_ids: Sequence[str]) -> set[str]:
@@ -263,10 +227,3 @@ def queue_overview() -> dict[str, Any]:
         overview["error"] = mask_secrets(
             f"Redis unavailable at {mask_url(current_app.config['REDIS_URL'])}: {error}")
     return overview
-
-
-def worker_health() -> dict[str, Any]:
-    """A short summary for status badges: ``{"ok", "workers", "error"}``."""
-    overview = queue_overview()
-    return {"ok": overview["ok"] and bool(overview["workers"]),
-            "workers": len(overview["workers"]), "error": overview["error"]}

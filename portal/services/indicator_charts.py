@@ -112,12 +112,6 @@ def latest_release(programme: MonitoringProgramme) -> tuple[str, MonitoringProgr
     return (version, run) if run is not None else None
 
 
-def latest_release_run(programme: MonitoringProgramme) -> MonitoringProgrammeRun | None:
-    """The run behind the programme's newest release that is not withdrawn (or None)."""
-    latest = latest_release(programme)
-    return latest[1] if latest else None
-
-
 def release_charts(programme: MonitoringProgramme) -> tuple[str | None, list[ChartGroup]]:
     """``(version, charts)`` of the programme's latest release ((None, []) when none)."""
     latest = latest_release(programme)
