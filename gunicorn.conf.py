@@ -1,27 +1,38 @@
 """gunicorn settings for the web process (read by `gunicorn wsgi:app` from this folder).
 
-Sizing (docs/runbook.md, "Web sizing"): a page is mostly Python (templates, ORM) with
-short database waits, so one worker process per CPU core runs the Python and a few
-threads per worker overlap the database round trips and keep-alive connections.
-Defaults: WEB_CONCURRENCY workers = the number of cores, GUNICORN_THREADS = 4 threads
-each, i.e. 8 requests in flight on a 2-core host (bench/bench_portal.py's 8 clients).
+Sizing (docs/runbook.md, "Web sizing"). A page is a few milliseconds of Python
+(templates, ORM) with short database waits, so the cores are the limit and what matters
+under load is that every request waits in ONE queue and is served by the first free
+worker, without competing for a process's GIL:
 
-How to size: a page costs 3-9 ms of CPU (bench_portal.py's "alone" column) of which
-well under 1 ms waits on the database, so throughput is bounded by cores, not threads:
-requests per second ~ cores x 1000 / (page ms). Threads only need to cover the clients
-in flight (workers x threads >= concurrent clients) so none waits for a free slot; more
-processes than cores adds memory (~90 MB each) and context switches without adding
-throughput. Measured on the 2-core host with 8 clients (shared and busy, so only the
-order is meaningful): 2 x 4 and 4 x 2 were within the noise of each other, 8 x 1 was
-worse (alone per request ~2x, p95 up to 575 ms). To serve more clients, add cores and
-workers (one per core), keeping workers x threads >= the expected concurrent requests.
+* ``workers`` = cores + 1 (``WEB_CONCURRENCY``): one process per core runs the Python;
+  the extra one keeps the cores busy while another waits on the database. With a remote
+  database (longer waits) raise it towards 2 x cores + 1.
+* ``threads`` = 1 (``GUNICORN_THREADS``) and ``worker_connections`` = ``threads``: a busy
+  worker accepts nothing more, so waiting requests stay in the kernel's accept queue and
+  go to whichever worker frees first. Threads in one process share one GIL: a thread
+  coming back from a database call waits for the others' switch interval, which made the
+  slowest requests two to three times the median.
+* ``keepalive`` = 0 (``GUNICORN_KEEPALIVE`` seconds): each response closes its
+  connection. A kept-alive connection stays with the process that accepted it, and the
+  8 clients of bench/bench_portal.py were split 6 / 2 or 5 / 3 between two processes,
+  so the busier one's clients queued three times as long. Browsers keep their
+  connections alive with the reverse proxy in front (nginx, a load balancer: it also
+  terminates TLS and buffers slow clients), which opens a short connection per request
+  to gunicorn.
+
+Measured with ``make bench`` (bench_portal.py: 8 clients, admin and operator, SQLite and
+PostgreSQL); docs/runbook.md records the figures.
 """
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+threads = int(os.environ.get("GUNICORN_THREADS") or 1)
 worker_class = "gthread"
-keepalive = 5
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 0)
+# A busy worker leaves new requests to a free one; kept-alive connections (when turned
+# on) each hold a slot, so they get gunicorn's default room instead.
+worker_connections = 1000 if keepalive else threads
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # "" turns it off

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import abort, g, jsonify, request
 from flask_login import current_user
-from sqlalchemy import Select, exists, or_, select, union
+from sqlalchemy import Select, exists, literal, or_, select, union, union_all
 from werkzeug.exceptions import Forbidden
 
 from portal.extensions import db
@@ -206,26 +206,21 @@ def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]
     key = (user.id, programme.id)
     if cache is not None and key in cache:
         return cache[key]
-    roles = set(
-        db.session.scalars(
-            select(MonitoringProgrammeSteward.role).where(
-                MonitoringProgrammeSteward.programme_id == programme.id,
-                MonitoringProgrammeSteward.user_id == user.id,
-                MonitoringProgrammeSteward.is_active.is_(True),
-            )
+    # One statement: the steward roles, plus "member" when one of the programme's
+    # operating institutions counts the user among its members.
+    steward_roles = select(MonitoringProgrammeSteward.role).where(
+        MonitoringProgrammeSteward.programme_id == programme.id,
+        MonitoringProgrammeSteward.user_id == user.id,
+        MonitoringProgrammeSteward.is_active.is_(True),
+    )
+    membership = select(literal("member")).where(
+        exists().where(
+            programme_institutions.c.programme_id == programme.id,
+            programme_institutions.c.institution_id == institution_members.c.institution_id,
+            institution_members.c.user_id == user.id,
         )
     )
-    is_member = db.session.scalar(
-        select(
-            exists().where(
-                programme_institutions.c.programme_id == programme.id,
-                programme_institutions.c.institution_id == institution_members.c.institution_id,
-                institution_members.c.user_id == user.id,
-            )
-        )
-    )
-    if is_member:
-        roles.add("member")
+    roles = set(db.session.scalars(union_all(steward_roles, membership)))
     result = frozenset(roles)
     if cache is not None:
         cache[key] = result

@@ -133,9 +133,10 @@ def review_settings(programme):
     return go_to(url_for("programmes.detail", code=programme.code))
 
 
-def release_review_context(programme) -> dict:
+def release_review_context(programme, releases: list) -> dict:
     """What the programme page shows of the gate: the pending candidate, the withdrawn
-    versions and whether the user may change the review settings."""
+    versions among ``releases`` (the published folders it lists; none, nothing to read)
+    and whether the user may change the review settings."""
     return {"pending_candidate": review.pending_candidate(programme),
-            "withdrawn_versions": release_pages.withdrawals(programme),
+            "withdrawn_versions": release_pages.withdrawals(programme) if releases else {},
             "can_edit_review": access.can(current_user, access.EDIT, programme)}

@@ -51,15 +51,15 @@ def index():
 def detail(programme):
     """Summary, stewards, pipeline and rules, recent runs, open alerts, releases."""
     refusal = run_refusal(programme)  # archived: nobody may run it, whatever their role
+    releases = list_releases(current_app.config["PUBLISH_ROOT"], programme.code)
     return render_template(
-        "programmes/detail.html", programme=programme,
-        releases=list_releases(current_app.config["PUBLISH_ROOT"], programme.code),
+        "programmes/detail.html", programme=programme, releases=releases,
         can_run=access.can(current_user, access.RUN, programme) and not refusal,
         can_edit=access.can(current_user, access.EDIT, programme),
         can_manage=access.can(current_user, access.MANAGE_STEWARDS, programme),
         run_reason=refusal or access.ACTION_EXPLANATIONS[access.RUN],
         **programme_detail(programme),
-        **release_review_context(programme),
+        **release_review_context(programme, releases),
     )
 
 

@@ -10,7 +10,9 @@ never reads release files.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import select
@@ -112,8 +114,15 @@ def latest_release(programme: MonitoringProgramme) -> tuple[str, MonitoringProgr
     return (version, run) if run is not None else None
 
 
-def release_charts(programme: MonitoringProgramme) -> tuple[str | None, list[ChartGroup]]:
-    """``(version, charts)`` of the programme's latest release ((None, []) when none)."""
+def release_charts(programme: MonitoringProgramme, published: Sequence[Any] | None = None,
+                   ) -> tuple[str | None, list[ChartGroup]]:
+    """``(version, charts)`` of the programme's latest release ((None, []) when none).
+
+    ``published``: the release folders the page already listed (``releases.list_releases``),
+    when it did; none on disk means no release to chart, so nothing is read.
+    """
+    if published is not None and not published:
+        return None, []
     latest = latest_release(programme)
     if latest is None:
         return None, []

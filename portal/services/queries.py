@@ -43,6 +43,10 @@ UNRESOLVED = ("open", "acknowledged")
 LIST_DEFERRED = tuple(defer(column) for column in (
     MonitoringProgramme.pipeline_definition_json, MonitoringProgramme.data_quality_rules_json,
     MonitoringProgramme.lineage_notes, MonitoringProgramme.description))
+#: A run row in a table shows none of the run's documents (summaries, lineage).
+RUN_DOCUMENTS_DEFERRED = tuple(defer(column) for column in (
+    MonitoringProgrammeRun.input_summary_json, MonitoringProgrammeRun.output_summary_json,
+    MonitoringProgrammeRun.lineage_json, MonitoringProgrammeRun.error_message))
 NO_RUNS = "never"
 #: What a run or alert row shows of its programme: the list pages load only these
 #: columns, not the pipeline and rules documents (JSON parsed per row otherwise).
@@ -186,7 +190,7 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10) -> dic
     runs = db.session.scalars(
         select(MonitoringProgrammeRun)
         .where(MonitoringProgrammeRun.programme_id == programme.id)
-        .options(joinedload(MonitoringProgrammeRun.requested_by))
+        .options(joinedload(MonitoringProgrammeRun.requested_by), *RUN_DOCUMENTS_DEFERRED)
         .order_by(MonitoringProgrammeRun.id.desc()).limit(recent)
     ).all()
     alerts = db.session.scalars(

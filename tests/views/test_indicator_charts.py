@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import unescape
+from pathlib import Path
 
 from jobs.registry import get_step
 from portal.extensions import db
@@ -32,6 +33,14 @@ def run_with_charts(programme, details, **fields):
             status="succeeded", details_json=details[key]))
     db.session.commit()
     return run
+
+
+def publish_folders(client, programme, *versions: str) -> None:
+    """The release folders a publish leaves under PUBLISH_ROOT (what the page lists)."""
+    root = Path(client.application.config["PUBLISH_ROOT"]) / programme.code
+    for version in versions:
+        (root / version).mkdir(parents=True, exist_ok=True)
+        (root / version / "datapackage.json").write_text("{}")
 
 
 def figures(page: str) -> list[str]:
@@ -73,7 +82,10 @@ def test_the_programme_page_shows_the_latest_releases_charts(team, client, auth,
     # A later dry run publishes nothing: the page keeps showing release 1.1.
     run_with_charts(programme, details, dry_run=True, lineage_json={"release": None})
     db.session.commit()
+    # Nothing on disk (never published, or the folders were removed): no release to chart.
+    assert 'id="indicator-charts"' not in client.get("/programmes/BIRDS").get_data(as_text=True)
 
+    publish_folders(client, programme, "1.0", "1.1")
     page = client.get("/programmes/BIRDS").get_data(as_text=True)
     assert "release 1.1" in page
     assert len(figures(page)) == 3
@@ -112,6 +124,7 @@ def test_a_review_gated_release_and_a_withdrawal_move_the_programme_charts(
                                     status="approved", folder="x", version="1.1",
                                     decided_at=utcnow()))
     db.session.commit()
+    publish_folders(client, programme, "1.0", "1.1")
     auth.login("member@x.org")
 
     page = client.get("/programmes/BIRDS").get_data(as_text=True)
