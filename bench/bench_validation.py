@@ -10,8 +10,9 @@ the engines alternately, each run in a fresh subprocess (project, pandera,
 project, pandera, ...), so a run's peak memory (VmHWM) is its own and both see
 the same machine load.
 
-- project: the connector's CSV parser, then the ``validate.rules`` step as a
-  pipeline run calls it (rejection report included);
+- project: the connector's CSV parser given the file's path (as ``ingest.csv`` gives
+  it the stored copy), then the ``validate.rules`` step as a pipeline run calls it
+  (rejection report included);
 - pandera: pandas reads the same file (all text, as the connector does) and
   validates the equivalent schema (``lazy=True``: every failure is collected).
   Each check has the rule's semantics (``bench/validation_pandera.py``).
@@ -80,7 +81,7 @@ def run_project(path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-project-", dir=path.parent) as tmp:
         scratch = Path(tmp)
         start, cpu = time.perf_counter(), cpu_seconds()
-        frame = read_delimited(path.read_bytes(), path.name)
+        frame = read_delimited(path, path.name)  # the stored copy's path, as ingest.csv does
         parsed, read_peak = time.perf_counter(), peak_rss_mb()
         reset_peak()
         ctx = StepContext(

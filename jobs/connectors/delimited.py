@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs.connectors.blocks import parse_in_blocks
 from jobs.connectors.ragged import find_short_rows
 from jobs.connectors.sources import UTF8_BOM, is_utf8, to_utf8
 from jobs.steps.base import StepError
@@ -35,8 +36,9 @@ def separator_for(name: str, given: str | None = None) -> str:
     return separator
 
 
-#: Files at least this large are parsed from the file itself (memory-mapped by polars)
-#: rather than from bytes in memory; smaller ones are simply read.
+#: Files at least this large are parsed from the file itself, a block at a time
+#: (``jobs.connectors.blocks``; memory-mapped by polars when quoted), rather than from
+#: bytes in memory; smaller ones are simply read.
 PARSE_FROM_FILE_BYTES = 1 << 20
 
 
@@ -129,12 +131,21 @@ def _head_has_text(path: Path) -> bool:
 
 def _read_file(path: Path, name: str, separator: str, quote_char: str | None,
                has_header: bool, skip_rows: int) -> pl.DataFrame:
-    """Parse a large UTF-8 file in place (polars maps it; a BOM is skipped by polars)."""
+    """Parse a large UTF-8 file from disk, never holding it whole in memory if possible.
+
+    A file with a header and no quote character is read a block at a time
+    (``jobs.connectors.blocks``); any other is mapped whole by polars. A BOM is skipped
+    by polars either way.
+    """
     with path.open("rb") as handle:
         head = handle.read(4096)
     if not head.removeprefix(UTF8_BOM).strip() and not _head_has_text(path):
         raise StepError(f"{name}: the file is empty")
-    frame = _parse(path, name, separator, quote_char, has_header, skip_rows)
+    frame = None
+    if has_header and not skip_rows:
+        frame = parse_in_blocks(path, separator=separator, quote_char=quote_char)
+    if frame is None:
+        frame = _parse(path, name, separator, quote_char, has_header, skip_rows)
     _refuse_short_rows(path, frame, name, separator, quote_char, skip_rows + int(has_header))
     return frame
 

@@ -59,6 +59,9 @@ class RowCheck:
         derived: the derived columns ``failing`` reads.
         whole_table: a row's verdict depends on other rows (``unique``): the engine
             evaluates the expression over the whole table, not slice by slice.
+        evaluate: for a whole-table check, a function computing the same mask as
+            ``failing`` (over the rows in scope, given as a mask or None for all) in
+            less memory than the expression; the engine then calls it instead.
     """
 
     failing: pl.Expr
@@ -67,6 +70,7 @@ class RowCheck:
     within_scope: bool = False
     derived: tuple[Derived, ...] = ()
     whole_table: bool = False
+    evaluate: Callable[[pl.DataFrame, pl.Series | None], pl.Series] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from jobs.rules.base import (
 )
 
 SAMPLE_SIZE = 5
-BATCH_ROWS = 1 << 18  # rows per slice for row-wise rules (bounds the memory of a pass)
+BATCH_ROWS = 1 << 16  # rows per slice for row-wise rules (bounds the memory of a pass)
 BLOCKING_SEVERITIES = frozenset({"error", "critical"})
 ROW_COLUMN = "_row"
 _NO_CSE = pl.QueryOptFlags(comm_subexpr_elim=False)
@@ -93,11 +93,16 @@ def _select_masks(frame: pl.DataFrame, pending: list[_Pending]) -> pl.DataFrame:
     A row-wise rule's verdict on a row depends on that row only, so its masks are
     computed over slices of ``BATCH_ROWS`` rows: the derived columns and the
     intermediate results of one slice at a time are held, not the whole table's. A
-    rule comparing rows (``unique``) sees the whole table. The masks keep rule order.
+    rule comparing rows (``unique``) sees the whole table, through its own ``evaluate``
+    function when it has one. The masks keep rule order.
     """
     whole = [p for p in pending if p.check.within_scope or p.check.whole_table]
     by_row = [p for p in pending if p not in whole]
     parts: dict[str, pl.Series] = {}
+    for item in [p for p in whole if p.check.evaluate is not None]:
+        scope = None if item.scope is None else frame.select(item.scope).to_series()
+        parts[item.mask] = item.check.evaluate(frame, scope).alias(item.mask)
+    whole = [p for p in whole if p.mask not in parts]
     if whole:
         parts.update(_batch_masks(frame, whole).to_dict())
     if by_row:
@@ -276,9 +281,10 @@ def _rejected(
         separator=";",
         ignore_nulls=True,
     )
+    # Gathered by index: only the failing rows are copied, never the whole table.
+    rows = masks.select(pl.any_horizontal(p.mask for p in failed)).to_series().arg_true()
     return (
-        pl.concat([data, masks.select(p.mask for p in failed)], how="horizontal")
-        .with_row_index(ROW_COLUMN)
-        .filter(pl.any_horizontal(p.mask for p in failed))
-        .select(ROW_COLUMN, *data.columns, rule_ids.alias(RULE_IDS_COLUMN))
+        data[rows]
+        .insert_column(0, rows.alias(ROW_COLUMN))
+        .with_columns(masks[rows].select(rule_ids.alias(RULE_IDS_COLUMN)).to_series())
     )
