@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 
@@ -25,10 +26,12 @@ class MembershipForm(FlaskForm):
     """Add a user to an institution or remove them."""
 
     institution = SelectField("Institution", coerce=int)
-    action = SelectField("Action", choices=[("add", "Add"), ("remove", "Remove")])
+    action = SelectField("Action", choices=[SelectChoice("add", "Add"),
+                                            SelectChoice("remove", "Remove")])
 
 
 class ActiveForm(FlaskForm):
     """Activate or deactivate a user."""
 
-    active = SelectField("Status", choices=[("1", "Active"), ("0", "Deactivated")])
+    active = SelectField("Status", choices=[SelectChoice("1", "Active"),
+                                            SelectChoice("0", "Deactivated")])

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
 from portal.access import admin_required
 from portal.admin import bp
@@ -74,7 +75,7 @@ def user_detail(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
     institutions = db.session.scalars(select(Institution).order_by(Institution.name)).all()
     membership = MembershipForm(prefix="m")
-    membership.institution.choices = [(i.id, i.name) for i in institutions]
+    membership.institution.choices = [SelectChoice(i.id, i.name) for i in institutions]
     active = ActiveForm(prefix="a", active="1" if user.active else "0")
     try:
         if _submitted(membership, "membership"):

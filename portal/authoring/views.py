@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import current_app, flash, g, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from portal import access
 from portal.access import programme_access
@@ -31,7 +32,7 @@ def _programme_form(**defaults) -> ProgrammeForm:
     form = ProgrammeForm(**defaults)
     allowed = access.creatable_institution_ids(current_user)
     form.institutions.choices = [
-        (i.id, i.name) for i in db.session.scalars(
+        SelectChoice(i.id, i.name) for i in db.session.scalars(
             select(Institution).where(Institution.id.in_(allowed)).order_by(Institution.name))
     ]
     return form
