@@ -7,8 +7,8 @@ transaction: store the step that just ended, read the run's status and cancel fl
 N + 1 times besides its claim and its final transition, and each write is a Core
 statement on a plain id: no ORM row is re-read after a commit.
 
-Statements are built once per process and compiled in the worker parent
-(:func:`warm_statements`) so every forked work horse inherits them compiled.
+Statements are built once per process and compiled in the worker parent (the run
+rehearsal of ``jobs.warmup``) so every forked work horse inherits them compiled.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, insert, select, update
 from jobs.dbretry import with_db_retry
 from portal.dbutil import begin_write
 from portal.extensions import db
-from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep, utcnow
+from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep
 
 RUNS = MonitoringProgrammeRun.__table__
 STEPS = MonitoringProgrammeRunStep.__table__
@@ -136,23 +136,6 @@ class RunLedger:
         flag = db.session.scalar(_CANCEL_FLAG, {"run_id": self.run_id})
         db.session.rollback()
         return bool(flag)
-
-
-def warm_statements() -> None:
-    """Compile the boundary statements without changing anything (run id -1).
-
-    Called in the worker parent before it forks, like
-    ``portal.services.runs.warm_statement_cache``.
-    """
-    begin_write()
-    now = utcnow()
-    db.session.execute(_BOUNDARY, {"run_id": -1})
-    db.session.execute(_CANCEL_FLAG, {"run_id": -1})
-    db.session.execute(_START_STEP, {"step_id": -1, "started_at": now})
-    db.session.execute(_STORE_STEP, StoredStep(-1, "failed", now, 0, 0.0, None, None, None,
-                                               {}, None).params())
-    db.session.execute(_INPUT_SUMMARY, {"run_id": -1, "input_summary": {}})
-    db.session.rollback()
 
 
 def json_safe(document: Any) -> Any:

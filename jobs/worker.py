@@ -3,8 +3,9 @@
 A normal forking :class:`rq.Worker`: each job runs in a fresh work horse, so a step
 that leaks memory or crashes cannot take the worker down, and RQ's stop command can
 kill a step. The app and the heavy imports (polars, the step registry) are loaded
-once in the parent before forking, which keeps run-now → running fast; each horse
-drops the inherited database connections so no socket is shared across processes.
+once in the parent before forking, and every statement of a run is compiled there by
+a rolled-back rehearsal (``jobs.warmup``), which keeps run-now → running fast; each
+horse drops the inherited database connections so no socket is shared across processes.
 
 Stopping and outages:
 
@@ -32,13 +33,14 @@ from collections.abc import Sequence
 from flask import Flask
 from redis.exceptions import RedisError
 from rq import Worker
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import graceful, run_ledger, tasks
+from jobs import graceful, tasks
 from jobs.registry import load_builtin_steps
+from jobs.warmup import rehearse_run
 from portal.extensions import db
 from portal.services.dispatch import QUEUES, get_queue, redis_connection
-from portal.services.runs import warm_statement_cache
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,12 @@ class PortalWorker(Worker):
     """An RQ Worker whose work horses run jobs under the portal's app."""
 
     portal_app: Flask | None = None
+    portal_engine: Engine | None = None  # the app's db.engine, for the horse's fork recipe
     stop_requested_by_signal = False
 
     def main_work_horse(self, job, queue):  # noqa: D102 — RQ API
-        _forget_inherited_connections(self.portal_app)
+        if self.portal_engine is not None:
+            _forget_inherited_connections(self.portal_engine)
         super().main_work_horse(job, queue)
 
     def setup_work_horse_signals(self):  # noqa: D102 — RQ API
@@ -83,12 +87,13 @@ class PortalWorker(Worker):
                              self.name, error)
 
 
-def _forget_inherited_connections(app: Flask | None) -> None:
-    """Drop pooled DB connections copied from the parent without closing them."""
-    if app is None:
-        return
-    with app.app_context():
-        db.engine.dispose(close=False)
+def _forget_inherited_connections(engine: Engine) -> None:
+    """Drop pooled DB connections copied from the parent without closing them.
+
+    SQLAlchemy's recipe for a forked child: the engine keeps its dialect (initialised by
+    the parent's first connection) and compiled statements, and opens its own connections.
+    """
+    engine.dispose(close=False)
 
 
 def warm_up(app: Flask) -> None:
@@ -107,9 +112,7 @@ def warm_up(app: Flask) -> None:
 
     load_builtin_steps()
     with app.app_context():
-        warm_statement_cache()
-        run_ledger.warm_statements()
-        db.session.remove()
+        rehearse_run(app)  # every statement of a run, compiled once here
         db.engine.dispose()
     # Everything loaded so far lives as long as the worker: keep it out of the cyclic
     # garbage collector, so a horse's collections do not touch (and copy) its pages.
@@ -123,10 +126,12 @@ def make_worker(app: Flask, queue_names: Sequence[str] = QUEUES,
     with app.app_context():
         connection = redis_connection(app.config["REDIS_URL"])
         queues = [get_queue(queue_name, connection) for queue_name in queue_names]
+        engine = db.engine
     # pid alone repeats across container restarts (pid 1), and a killed worker's key lingers.
     worker_name = name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
     worker = PortalWorker(queues, connection=connection, name=worker_name)
     worker.portal_app = app
+    worker.portal_engine = engine
     return worker
 
 

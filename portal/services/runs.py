@@ -151,11 +151,15 @@ def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_
 
 def dispatch_run(run: MonitoringProgrammeRun) -> bool:
     """Hand a committed queued run to RQ; False (and logged) when Redis is unreachable."""
+    return _enqueue(run.id, run.queue_job_id, run.queue_name or "high", run.uuid)
+
+
+def _enqueue(run_id: int, job_id: str, queue_name: str, run_uuid: str) -> bool:
     try:
-        dispatch.enqueue_run(run.id, run.queue_job_id, run.queue_name or "high")
+        dispatch.enqueue_run(run_id, job_id, queue_name)
         return True
     except dispatch.DispatchError as error:
-        log.warning("run %s stays queued, dispatch delayed: %s", run.uuid, error)
+        log.warning("run %s stays queued, dispatch delayed: %s", run_uuid, error)
         return False
 
 
@@ -190,16 +194,36 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
         raise DomainError(reason, field="programme")
     check_definitions(programme)
     programme_id = programme.id
-    begin_write()
+    _begin_write_keeping_loaded()
     try:
         with one_active_run(programme_id):
             run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run,
                           user=user, scheduled_for=scheduled_for, request_id=request_id)
+            job = (run.id, run.queue_job_id, run.queue_name or "high", run.uuid)
             db.session.commit()
     except IntegrityError as error:
         raise Conflict("a run already exists for this scheduled slot",
                        field="scheduled_for") from error
-    return dispatch_queued(run)
+    dispatched = _enqueue(*job)  # the values read before the commit: no re-read
+    return QueueResult(run=run, dispatched=dispatched,
+                       message="queued" if dispatched else DISPATCH_DELAYED)
+
+
+def _begin_write_keeping_loaded() -> None:
+    """:func:`portal.dbutil.begin_write` without expiring what the session has loaded.
+
+    Ending the read transaction would otherwise make the next attribute access re-read
+    its row inside the write transaction. The callers here read only values that do not
+    change once written (ids, uuids, the programme a run belongs to) or that a
+    compare-and-set statement re-checks (a run's status); the write transaction's commit
+    expires everything as usual.
+    """
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        begin_write()
+    finally:
+        session.expire_on_commit = expire
 
 
 @contextmanager
@@ -248,13 +272,15 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     if to_status not in TRANSITIONS.get(from_status, frozenset()):
         raise IllegalTransition(f"run {run.uuid} cannot go from {from_status} to {to_status}",
                                 field="status")
-    begin_write()
+    # The row as the caller read it: these never change once set (started_at only by
+    # the claim), and the compare-and-set below re-checks the status.
+    run_id, started = run.id, run.started_at
+    _begin_write_keeping_loaded()
     now = utcnow()
     values: dict[str, Any] = {"status": to_status}
     if to_status == "running":
         values.update(started_at=now, heartbeat_at=now, worker_name=worker_name)
     else:
-        started = run.started_at
         values.update(finished_at=now,
                       duration_seconds=(now - started).total_seconds() if started else 0.0)
         if message is not None:
@@ -263,10 +289,10 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
             values["output_summary_json"] = output_summary
         if lineage is not None:
             values["lineage_json"] = lineage
-    result = db.session.execute(_compare_and_set(run.id, from_status, values))
+    result = db.session.execute(_compare_and_set(run_id, from_status, values))
     if result.rowcount != 1:
         db.session.rollback()
-        current = get_run(run.id)
+        current = get_run(run_id)
         raise IllegalTransition(
             f"run {run.uuid} is {current.status if current else 'gone'}, not {from_status}",
             field="status")
@@ -295,7 +321,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
     if commit:
         db.session.commit()
-    return get_run(run.id) or run  # the same object, re-read (and the same cached statement)
+    return get_run(run_id) or run  # the same object, re-read (and the same cached statement)
 
 
 def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
@@ -304,24 +330,6 @@ def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
                    MonitoringProgrammeRun.status == from_status)
             .values(**values)
             .execution_options(synchronize_session=False))
-
-
-def warm_statement_cache() -> None:
-    """Compile the claim's statements (queued → running) without changing anything.
-
-    A forking worker calls this before it forks: each work horse inherits SQLAlchemy's
-    compiled-statement cache instead of compiling the claim afresh, which is most of
-    the run-now → running latency.
-    """
-    get_run(-1)
-    begin_write()
-    now = utcnow()
-    db.session.execute(_compare_and_set(-1, "queued", {
-        "status": "running", "started_at": now, "heartbeat_at": now, "worker_name": None}))
-    audit_service.record(AUDIT_ACTIONS["running"], object_type="run", object_id="warm-up",
-                         metadata={})
-    db.session.flush()
-    db.session.rollback()
 
 
 def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
