@@ -25,6 +25,7 @@ from portal.models.runs import (
     MonitoringProgrammeRun,
     MonitoringProgrammeRunStep,
 )
+from portal.models.sightings import SIGHTING_SOURCES, ProgrammeInputSighting, ScanCursor
 from portal.models.uploads import UPLOAD_KINDS, ProgrammeUpload
 from portal.models.users import ApiToken, Institution, User, institution_members
 
@@ -38,6 +39,7 @@ __all__ = [
     "RUN_TRIGGERS",
     "RUN_TYPES",
     "SEVERITIES",
+    "SIGHTING_SOURCES",
     "UPLOAD_KINDS",
     "STEP_STATUSES",
     "STEWARD_ROLES",
@@ -49,9 +51,11 @@ __all__ = [
     "MonitoringProgrammeRun",
     "MonitoringProgrammeRunStep",
     "MonitoringProgrammeSteward",
+    "ProgrammeInputSighting",
     "ProgrammeUpload",
     "ReleaseCandidate",
     "ReleaseWithdrawal",
+    "ScanCursor",
     "SharedFolder",
     "SharedFolderGrant",
     "UTCDateTime",

@@ -60,6 +60,8 @@ class MonitoringProgrammeRun(db.Model):
         # The runs list sorted by status or trigger, keyset on (value, id): migration 0010.
         Index("ix_runs_status_id", "status", "id"),
         Index("ix_runs_trigger_id", "trigger", "id"),
+        # Finished runs in the order they finished (the input-sightings scan): 0011.
+        Index("ix_runs_finished_at_id", "finished_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

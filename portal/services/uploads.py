@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import MonitoringProgramme, ProgrammeUpload, User, utcnow
-from portal.services import DomainError, audit
+from portal.services import DomainError, audit, input_sightings
 from portal.services.safezip import SafeZip, ZipLimits, ZipRefused
 
 TEXT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv"}
@@ -214,6 +214,10 @@ def store_upload(programme: MonitoringProgramme, user: User, filename: str, data
         )
         db.session.add(upload)
         db.session.flush()
+        # The first sighting of these bytes, unless the programme already had them.
+        input_sightings.record([{"programme_id": programme.id, "sha256": digest,
+                                 "source": "upload", "first_seen_at": now,
+                                 "uri": str(stored.relative_to(folder.parent))}])
         audit.record("programme_file_uploaded", actor=user, object_type="upload",
                      object_id=upload.uuid, programme_id=programme.id,
                      metadata={"name": filename, "kind": sniffed.kind, "bytes": len(data),

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import MonitoringProgrammeAlert, ProgrammeUpload
+from portal.models import MonitoringProgrammeAlert, ProgrammeInputSighting, ProgrammeUpload
 from portal.models.notifications import ExpectedDelivery, NotificationEvent
+from portal.services import input_sightings
 from portal.services.notifications import expected
 from portal.services.notifications.delivery import deliver, fan_out
 from portal.services.notifications.ticks import escalate, notify_tick
@@ -56,9 +57,12 @@ def _expect(programme, **fields) -> ExpectedDelivery:
 
 
 def _upload(programme, sha: str, at: datetime) -> None:
+    """An upload at ``at`` and its sighting (what ``store_upload`` records)."""
     db.session.add(ProgrammeUpload(programme_id=programme.id, original_name="a.csv",
                                    stored_path=f"{programme.code}/inbox/{sha}-{at:%s}.csv",
                                    kind="csv", bytes=10, sha256=sha * 64, uploaded_at=at))
+    input_sightings.record([{"programme_id": programme.id, "sha256": sha * 64,
+                             "source": "upload", "uri": "inbox/a.csv", "first_seen_at": at}])
     db.session.commit()
 
 
@@ -80,8 +84,8 @@ def test_a_late_delivery_opens_one_alert_and_an_upload_resolves_it(app, people, 
             created_at=now - timedelta(days=3))
     store_upload(birds, people["users"]["owner"], "old.csv", b"site,count\nA,1\n",
                  data_root=tmp_path, max_bytes=10_000)
-    db.session.execute(ProgrammeUpload.__table__.update().values(
-        uploaded_at=now - timedelta(days=2)))  # delivered two days ago, nothing since
+    db.session.execute(ProgrammeInputSighting.__table__.update().values(
+        first_seen_at=now - timedelta(days=2)))  # delivered two days ago, nothing since
     db.session.commit()
 
     assert expected.check_all(now) == {"late": 1, "arrived": 0}

@@ -2,11 +2,12 @@
 
 A due day ends at local midnight in the programme's time zone ("by the 5th" means
 before the 6th begins); the deadline is that moment plus the grace period. Data
-counts for a deadline when a *new* file (a sha256 the inbox never had before) arrives
-after the previous due day ended and by the deadline. When a deadline passes without
-one, the scheduler's notification pass opens a ``data-late`` alert (deduplicated like
-rule alerts) and records a ``data.late`` event; the first new file afterwards resolves
-the alert and records ``data.arrived``.
+counts for a deadline when *new* data (a sha256 the programme never saw before, from
+any source: an upload, a file a run read from the inbox folder, an HTTP source; see
+``portal.services.input_sightings``) arrives after the previous due day ended and by
+the deadline. When a deadline passes without any, the scheduler's notification pass
+opens a ``data-late`` alert (deduplicated like rule alerts) and records a ``data.late``
+event; the first new data afterwards resolves the alert and records ``data.arrived``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from portal.dbutil import begin_write
 from portal.extensions import db
-from portal.models import MonitoringProgramme, ProgrammeUpload, User, utcnow
+from portal.models import MonitoringProgramme, ProgrammeInputSighting, User, utcnow
 from portal.models.notifications import EXPECTED_CADENCES, ExpectedDelivery, NotificationEvent
 from portal.services import DomainError, audit, programme_summary
 from portal.services.notifications.events import programme_part, record_event
@@ -83,24 +83,21 @@ def _previous_end(expectation: ExpectedDelivery, zone: ZoneInfo, moment: datetim
 
 
 def new_file_times(programme_id: int, after: datetime, upto: datetime | None) -> list[datetime]:
-    """When new files (a sha256 not seen before in the inbox) arrived in ``(after, upto]``."""
-    earlier = aliased(ProgrammeUpload)
-    query = (select(ProgrammeUpload.uploaded_at)
-             .where(ProgrammeUpload.programme_id == programme_id,
-                    ProgrammeUpload.uploaded_at > after,
-                    ~exists().where(and_(earlier.programme_id == programme_id,
-                                         earlier.sha256 == ProgrammeUpload.sha256,
-                                         earlier.uploaded_at < ProgrammeUpload.uploaded_at)))
-             .order_by(ProgrammeUpload.uploaded_at))
+    """When new data (a sha256 the programme never saw before, from any source: an
+    upload, a file in the inbox folder, an HTTP source) arrived in ``(after, upto]``."""
+    seen = ProgrammeInputSighting.first_seen_at
+    query = (select(seen).where(ProgrammeInputSighting.programme_id == programme_id,
+                                seen > after)
+             .order_by(seen))
     if upto is not None:
-        query = query.where(ProgrammeUpload.uploaded_at <= upto)
+        query = query.where(seen <= upto)
     return list(db.session.scalars(query))
 
 
 def punctuality(expectation: ExpectedDelivery, now: datetime, count: int = 12) -> list[Slot]:
     """The last ``count`` deadlines that passed, newest first, and how each went.
 
-    On time: a new file arrived after the previous due day ended and by the deadline.
+    On time: new data arrived after the previous due day ended and by the deadline.
     Late: none did, but one arrived before the next deadline. Open: the latest deadline,
     still awaited. Missing: otherwise. One query for the files, whatever ``count``.
     """
@@ -227,7 +224,7 @@ def check(expectation: ExpectedDelivery, now: datetime) -> str | None:
     deadline = end + grace
     if new_file_times(programme.id, _previous_end(expectation, zone, end), deadline):
         return None
-    summary = f"no new file by {deadline:%Y-%m-%d %H:%M} UTC ({expectation.cadence})"
+    summary = f"no new data by {deadline:%Y-%m-%d %H:%M} UTC ({expectation.cadence})"
     event = record_event("data.late", programme.id, {
         "programme": programme_part(programme, programme.id),
         "delivery": _delivery_part(expectation, deadline, summary)},

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgrammeAlert, utcnow
-from portal.services import dispatch
+from portal.services import dispatch, input_sightings
 from portal.services.notifications import delivery, expected, queueing
 from portal.services.notifications.events import alert_part, programme_part, record_event
 
@@ -67,12 +67,15 @@ def _enqueue_digest(now: datetime) -> bool:
 
 
 def notify_tick(now: datetime | None = None) -> dict[str, Any]:
-    """Escalate, check expected deliveries, enqueue waiting work and the daily digest."""
+    """Escalate, record the inputs of finished runs, check expected deliveries, enqueue
+    waiting work and the daily digest."""
     from portal.services.periodic import record_tick
 
     now = now or utcnow()
     summary: dict[str, Any] = {}
     parts = (("escalated", lambda: escalate(now)),
+             # before "expected": data a run read counts as arrived in the same pass
+             ("sightings", lambda: input_sightings.record_run_inputs(now)),
              ("expected", lambda: expected.check_all(now)),
              ("fan_out", lambda: sum(queueing.fan_out_later(u)
                                      for u in delivery.unfanned_events(now - SWEEP_GRACE))),
