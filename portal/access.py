@@ -21,6 +21,7 @@ from typing import Any
 from flask import abort, g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import Select, exists, literal, or_, select, union, union_all
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import Forbidden
 
 from portal.extensions import db
@@ -134,17 +135,10 @@ def can_create_programme(user: User | Any) -> bool:
         return False
     if user.is_admin:
         return True
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    MonitoringProgrammeSteward.user_id == user.id,
-                    MonitoringProgrammeSteward.role == "owner",
-                    MonitoringProgrammeSteward.is_active.is_(True),
-                )
-            )
-        )
-    )
+    known = g.get("_owns_a_programme", {}) if _has_app_context() else {}
+    if user.id in known:  # roles_on answered it in this request
+        return known[user.id]
+    return bool(db.session.scalar(select(_owns_a_programme(user))))
 
 
 def can_manage_shared_folders(user: User | Any) -> bool:
@@ -220,11 +214,30 @@ def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]
             institution_members.c.user_id == user.id,
         )
     )
-    roles = set(db.session.scalars(union_all(steward_roles, membership)))
+    # Pages that ask for the roles also ask whether the user may create programmes (owns
+    # one anywhere): the same statement answers it, kept for can_create_programme.
+    owns_any = select(literal(_OWNS_A_PROGRAMME)).where(_owns_a_programme(user))
+    roles = set(db.session.scalars(union_all(steward_roles, membership, owns_any)))
+    if cache is not None:
+        g.setdefault("_owns_a_programme", {})[user.id] = _OWNS_A_PROGRAMME in roles
+    roles.discard(_OWNS_A_PROGRAMME)
     result = frozenset(roles)
     if cache is not None:
         cache[key] = result
     return result
+
+
+#: Not a role: the marker row by which roles_on's statement says "owns some programme".
+_OWNS_A_PROGRAMME = "*owns-a-programme"
+
+
+def _owns_a_programme(user: User | Any):
+    """EXISTS: ``user`` has an active owner assignment on some programme."""
+    return exists().where(
+        MonitoringProgrammeSteward.user_id == user.id,
+        MonitoringProgrammeSteward.role == "owner",
+        MonitoringProgrammeSteward.is_active.is_(True),
+    )
 
 
 def _has_app_context() -> bool:
@@ -283,9 +296,11 @@ def authorize(user: User | Any, action: str, programme: MonitoringProgramme | No
 
 def load_programme(code: str, action: str = VIEW) -> MonitoringProgramme:
     """Load the programme with ``code`` and authorise ``action`` on it (404 / 403)."""
-    programme = db.session.scalar(
+    # Its institutions come in the same statement: the pages of a programme show them.
+    programme = db.session.execute(
         select(MonitoringProgramme).where(MonitoringProgramme.code == code)
-    )
+        .options(joinedload(MonitoringProgramme.operating_institutions))
+    ).unique().scalar_one_or_none()
     authorize(current_user, action, programme)
     return programme
 
