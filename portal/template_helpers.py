@@ -107,11 +107,6 @@ _DRY_RUN = Markup('<span class="badge dry-run" title="Dry run: nothing published
                   'schedule untouched">dry run</span>')
 
 
-def when(value: datetime | None, timezone: str | None = "UTC") -> Markup:
-    """A relative time; its tooltip and ``datetime`` follow the ``timestamp`` rule."""
-    return ago(value, timezone)
-
-
 def status(value: str | None) -> Markup:
     """A run status badge ("never run" when there is none)."""
     if not value:
@@ -154,7 +149,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["timestamp"] = timestamp  # the one rule for showing a time
     app.jinja_env.filters["ago"] = ago
-    app.jinja_env.globals.update(when=when, status=status, dry=dry, severity=severity)
+    # ``when(value, tz)``: the relative time of the ``ago`` filter, called as a function.
+    app.jinja_env.globals.update(when=ago, status=status, dry=dry, severity=severity)
 
     from portal.services.step_usage import usage_sentence
 

@@ -194,7 +194,7 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
         raise DomainError(reason, field="programme")
     check_definitions(programme)
     programme_id = programme.id
-    _begin_write_keeping_loaded()
+    begin_write(keep_loaded=True)
     try:
         with one_active_run(programme_id):
             run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run,
@@ -204,26 +204,7 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
     except IntegrityError as error:
         raise Conflict("a run already exists for this scheduled slot",
                        field="scheduled_for") from error
-    dispatched = _enqueue(*job)  # the values read before the commit: no re-read
-    return QueueResult(run=run, dispatched=dispatched,
-                       message="queued" if dispatched else DISPATCH_DELAYED)
-
-
-def _begin_write_keeping_loaded() -> None:
-    """:func:`portal.dbutil.begin_write` without expiring what the session has loaded.
-
-    Ending the read transaction would otherwise make the next attribute access re-read
-    its row inside the write transaction. The callers here read only values that do not
-    change once written (ids, uuids, the programme a run belongs to) or that a
-    compare-and-set statement re-checks (a run's status); the write transaction's commit
-    expires everything as usual.
-    """
-    session = db.session()
-    expire, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        begin_write()
-    finally:
-        session.expire_on_commit = expire
+    return _result(run, _enqueue(*job))  # the values read before the commit: no re-read
 
 
 @contextmanager
@@ -247,7 +228,10 @@ def one_active_run(programme_id: int) -> Iterator[None]:
 
 def dispatch_queued(run: MonitoringProgrammeRun) -> QueueResult:
     """Hand a committed run to the queue and say whether Redis accepted it."""
-    dispatched = dispatch_run(run)
+    return _result(run, dispatch_run(run))
+
+
+def _result(run: MonitoringProgrammeRun, dispatched: bool) -> QueueResult:
     return QueueResult(run=run, dispatched=dispatched,
                        message="queued" if dispatched else DISPATCH_DELAYED)
 
@@ -275,7 +259,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     # The row as the caller read it: these never change once set (started_at only by
     # the claim), and the compare-and-set below re-checks the status.
     run_id, started = run.id, run.started_at
-    _begin_write_keeping_loaded()
+    begin_write(keep_loaded=True)
     now = utcnow()
     values: dict[str, Any] = {"status": to_status}
     if to_status == "running":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from redis import Redis
 from rq import Queue
@@ -22,6 +20,7 @@ from portal.services.runs import (
     queue_run,
     transition,
 )
+from tests.concurrency import at_once
 from tests.conftest import REDIS_URL
 from tests.factories import gen_programme, gen_run, gen_user
 
@@ -91,25 +90,15 @@ def test_a_second_active_run_is_refused_naming_the_active_one(app):
 
 def test_twenty_concurrent_run_now_requests_make_one_active_run(app):
     programme_id = gen_programme(pipeline_definition_json=VALID).id
-    outcomes: list[str] = []
-    barrier = threading.Barrier(20)
+    def request_run() -> str:
+        try:
+            queue_run(db.session.get(MonitoringProgramme, programme_id), None)
+            return "queued"
+        except ActiveRunExists:
+            return "refused"
 
-    def request_run() -> None:
-        barrier.wait(30)  # before touching the pool: 20 threads > its 15 connections
-        with app.app_context():
-            try:
-                queue_run(db.session.get(MonitoringProgramme, programme_id), None)
-                outcomes.append("queued")
-            except ActiveRunExists:
-                outcomes.append("refused")
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=request_run) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    # 20 threads > the pool's 15 connections: at_once waits before touching the pool.
+    outcomes = at_once(app, request_run, 20, join_seconds=60)
     assert sorted(outcomes) == ["queued"] + ["refused"] * 19
     db.session.rollback()
     assert db.session.scalar(select(func.count(MonitoringProgrammeRun.id))) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeRun
 from portal.services.scheduling import dispatch_due
+from tests.concurrency import at_once
 from tests.conftest import REDIS_URL
 from tests.factories import gen_programme, gen_run
 
@@ -96,22 +96,7 @@ def test_two_dispatchers_at_once_over_200_programmes_make_exactly_200_runs(app):
     for index in range(200):
         scheduled(f"DUE-{index:03d}", next_run_at=NOW - timedelta(minutes=index % 90))
     db.session.remove()
-    created: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def dispatcher() -> None:
-        barrier.wait(30)
-        with app.app_context():
-            try:
-                created.append(len(dispatch_due(NOW).created))
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    created = at_once(app, lambda: len(dispatch_due(NOW).created), 2)
     assert sum(created) == 200
     assert db.session.scalar(select(func.count(MonitoringProgrammeRun.id))) == 200
     assert db.session.scalar(select(func.count(func.distinct(

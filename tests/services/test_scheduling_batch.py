@@ -3,7 +3,6 @@ safe when Redis or the database says no."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, MonitoringProgramme, MonitoringProgrammeRun
 from portal.services.reconcile import reconcile
 from portal.services.scheduling import dispatch_due
+from tests.concurrency import at_once
 from tests.conftest import REDIS_URL
 from tests.factories import gen_programme, gen_run, gen_user
 
@@ -57,22 +57,7 @@ def test_two_dispatchers_racing_over_small_batches_make_one_run_per_slot(app):
            for slot in [NOW - timedelta(hours=1, minutes=index % 50)]}
     programme_ids = list(due)
     db.session.remove()
-    summaries = []
-    barrier = threading.Barrier(2)
-
-    def dispatcher() -> None:
-        barrier.wait(30)
-        with app.app_context():  # its own session and connection
-            try:
-                summaries.append(dispatch_due(NOW, batch_size=7))
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    summaries = at_once(app, lambda: dispatch_due(NOW, batch_size=7), 2)
     assert len(summaries) == 2
     runs = all_runs()
     assert len(runs) == 150
