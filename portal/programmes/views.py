@@ -136,4 +136,4 @@ def stewards(programme):
             status = getattr(error, "status", 400)
     return render_template("programmes/stewards.html", programme=programme, add_form=add_form,
                            remove_form=remove_form,
-                           **programme_detail(programme, recent=0)), status
+                           **programme_detail(programme, recent=0, strip=0)), status

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from flask import Response, abort, current_app, flash, g, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
 
 from portal import access
-from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeRun, utcnow
 from portal.programmes.common import go_to, load_run_for, not_started
 from portal.runs import bp
 from portal.services import DomainError, run_charts, step_logs
 from portal.services.rerun import rerun, resumable_steps
-
-RECENT_RUNS = 50
 
 
 @bp.route("/runs/<run_uuid>/rerun", methods=["POST"])
@@ -79,13 +78,9 @@ def run_gantt_svg(run: MonitoringProgrammeRun) -> Markup:
 
 
 @bp.app_template_global()
-def recent_outcomes_svg(programme: MonitoringProgramme) -> Markup:
-    """The outcomes of the programme's last 50 runs as an inline SVG strip."""
-    runs = db.session.execute(
-        select(MonitoringProgrammeRun.uuid, MonitoringProgrammeRun.status,
-               MonitoringProgrammeRun.dry_run, MonitoringProgrammeRun.queued_at)
-        .where(MonitoringProgrammeRun.programme_id == programme.id)
-        .order_by(MonitoringProgrammeRun.id.desc()).limit(RECENT_RUNS)).all()
+def recent_outcomes_svg(programme: MonitoringProgramme, runs: Sequence[Any]) -> Markup:
+    """The outcomes of ``runs`` (the programme's newest, newest first: ``uuid``,
+    ``status``, ``dry_run``, ``queued_at``) as an inline SVG strip."""
     link = url_for("runs.detail", run_uuid="__uuid__")  # once, not 50 times (a uuid is URL-safe)
     from portal.template_helpers import local_time
 

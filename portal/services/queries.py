@@ -17,14 +17,16 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import defer, joinedload, selectinload
 
-from portal.access import visible_programme_ids, visible_programmes
+from portal.access import visible_programmes, visible_to
 from portal.extensions import db
 from portal.models import (
+    ACTIVE_STATUSES,
     AuditEvent,
     MonitoringProgramme,
     MonitoringProgrammeAlert,
     MonitoringProgrammeRun,
     MonitoringProgrammeSteward,
+    User,
 )
 from portal.services.filters import DateRangeFilters, Page
 from portal.services.list_sorts import (
@@ -43,10 +45,6 @@ UNRESOLVED = ("open", "acknowledged")
 LIST_DEFERRED = tuple(defer(column) for column in (
     MonitoringProgramme.pipeline_definition_json, MonitoringProgramme.data_quality_rules_json,
     MonitoringProgramme.lineage_notes, MonitoringProgramme.description))
-#: A run row in a table shows none of the run's documents (summaries, lineage).
-RUN_DOCUMENTS_DEFERRED = tuple(defer(column) for column in (
-    MonitoringProgrammeRun.input_summary_json, MonitoringProgrammeRun.output_summary_json,
-    MonitoringProgrammeRun.lineage_json, MonitoringProgrammeRun.error_message))
 NO_RUNS = "never"
 #: What a run or alert row shows of its programme: the list pages load only these
 #: columns, not the pipeline and rules documents (JSON parsed per row otherwise).
@@ -180,19 +178,32 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     return Page(items, page, per_page, total)
 
 
-def programme_detail(programme: MonitoringProgramme, *, recent: int = 10) -> dict[str, Any]:
+#: How many runs the programme page's outcome strip shows.
+OUTCOME_STRIP_RUNS = 50
+
+
+def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
+                     strip: int = OUTCOME_STRIP_RUNS) -> dict[str, Any]:
     """Return what the programme page shows besides the programme itself.
 
     Returns:
-        ``runs`` (recent, with requesters), ``alerts`` (unresolved), ``stewards``
-        (with users) and ``active_run`` (the queued or running run, if any).
+        ``runs`` (the ``recent`` newest, as rows with ``requester_name``), ``strip``
+        (the ``strip`` newest, for the outcome strip), ``alerts`` (unresolved),
+        ``stewards`` (with users) and ``active_run`` (the queued or running run among
+        the recent ones, if any). The runs are one statement of plain rows: the table
+        and the strip show a few columns, not the run documents or the requester's row.
     """
-    runs = db.session.scalars(
-        select(MonitoringProgrammeRun)
-        .where(MonitoringProgrammeRun.programme_id == programme.id)
-        .options(joinedload(MonitoringProgrammeRun.requested_by), *RUN_DOCUMENTS_DEFERRED)
-        .order_by(MonitoringProgrammeRun.id.desc()).limit(recent)
-    ).all()
+    Run = MonitoringProgrammeRun
+    wanted = max(recent, strip)
+    rows = db.session.execute(
+        select(Run.id, Run.uuid, Run.status, Run.dry_run, Run.queued_at, Run.run_type,
+               Run.trigger, Run.duration_seconds, Run.requested_by_id,
+               User.name.label("requester_name"))
+        .outerjoin(User, User.id == Run.requested_by_id)
+        .where(Run.programme_id == programme.id)
+        .order_by(Run.id.desc()).limit(wanted)
+    ).all() if wanted else []
+    runs = rows[:recent]
     alerts = db.session.scalars(
         select(MonitoringProgrammeAlert)
         .where(MonitoringProgrammeAlert.programme_id == programme.id,
@@ -202,12 +213,13 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10) -> dic
     stewards = db.session.scalars(
         select(MonitoringProgrammeSteward)
         .where(MonitoringProgrammeSteward.programme_id == programme.id)
-        .options(joinedload(MonitoringProgrammeSteward.user))
+        .options(joinedload(MonitoringProgrammeSteward.user).load_only(User.name, User.email))
         .order_by(MonitoringProgrammeSteward.is_active.desc(), MonitoringProgrammeSteward.role,
                   MonitoringProgrammeSteward.id)
     ).all()
-    active = next((run for run in runs if run.is_active), None)
-    return {"runs": runs, "alerts": alerts, "stewards": stewards, "active_run": active}
+    active = next((run for run in runs if run.status in ACTIVE_STATUSES), None)
+    return {"runs": runs, "strip": rows[:strip], "alerts": alerts, "stewards": stewards,
+            "active_run": active}
 
 
 @dataclass
@@ -244,7 +256,7 @@ def _scope_by_programme(query: Select, column: Any, user: Any) -> Select:
     # ``column + 0`` keeps the planner on the list's ordering index (read newest first,
     # stop after a page, the visible ids hashed once); a bare ``column IN (...)`` lets
     # SQLite fetch every row of every visible programme and sort them all.
-    return query.where((column + 0).in_(visible_programme_ids(user)))
+    return query.where(visible_to(column + 0, user))
 
 
 def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme | None = None,

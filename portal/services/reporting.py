@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager
 
-from portal.access import visible_programme_ids, visible_programmes
+from portal.access import visible_programmes, visible_to
 from portal.extensions import db
 from portal.models import (
     FINAL_STATUSES,
@@ -64,7 +64,7 @@ def _stats(groups: dict[str, list[float]]) -> list[DurationStats]:
 def _scoped(query: Select, user: Any) -> Select:
     if user is None or (getattr(user, "is_authenticated", False) and user.is_admin):
         return query
-    return query.where(MonitoringProgrammeRun.programme_id.in_(visible_programme_ids(user)))
+    return query.where(visible_to(MonitoringProgrammeRun.programme_id, user))
 
 
 def window_start(window: str, now: datetime | None = None) -> datetime:

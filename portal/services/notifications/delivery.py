@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from portal.access import visible_programme_ids
+from portal.access import visible_to
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, User, utcnow
 from portal.models.notifications import (
@@ -243,7 +243,7 @@ def undeliverable(user: Any, limit: int = 20) -> dict[str, Any]:
     scoped = (select(NotificationDelivery)
               .join(NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id)
               .where(NotificationDelivery.status.in_(("dead", "failed")),
-                     NotificationEvent.programme_id.in_(visible_programme_ids(user))))
+                     visible_to(NotificationEvent.programme_id, user)))
     counts = dict(db.session.execute(
         scoped.with_only_columns(NotificationDelivery.status, func.count())
         .group_by(NotificationDelivery.status)).all())
