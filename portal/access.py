@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import abort, g, jsonify, request
 from flask_login import current_user
-from sqlalchemy import ColumnElement, Select, exists, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, exists, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import Forbidden
 
@@ -142,7 +142,7 @@ def can_create_programme(user: User | Any) -> bool:
     known = g.get("_owns_a_programme", {}) if _has_app_context() else {}
     if user.id in known:  # roles_on answered it in this request
         return known[user.id]
-    return bool(db.session.scalar(select(_owns_a_programme(user))))
+    return bool(db.session.scalar(_OWNS_A_PROGRAMME_STATEMENT, {"user_id": user.id}))
 
 
 def can_manage_shared_folders(user: User | Any) -> bool:
@@ -204,24 +204,8 @@ def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]
     key = (user.id, programme.id)
     if cache is not None and key in cache:
         return cache[key]
-    # One statement: the steward roles, plus "member" when one of the programme's
-    # operating institutions counts the user among its members.
-    steward_roles = select(MonitoringProgrammeSteward.role).where(
-        MonitoringProgrammeSteward.programme_id == programme.id,
-        MonitoringProgrammeSteward.user_id == user.id,
-        MonitoringProgrammeSteward.is_active.is_(True),
-    )
-    membership = select(literal("member")).where(
-        exists().where(
-            programme_institutions.c.programme_id == programme.id,
-            programme_institutions.c.institution_id == institution_members.c.institution_id,
-            institution_members.c.user_id == user.id,
-        )
-    )
-    # Pages that ask for the roles also ask whether the user may create programmes (owns
-    # one anywhere): the same statement answers it, kept for can_create_programme.
-    owns_any = select(literal(_OWNS_A_PROGRAMME)).where(_owns_a_programme(user))
-    roles = set(db.session.scalars(union_all(steward_roles, membership, owns_any)))
+    roles = set(db.session.scalars(_ROLES_STATEMENT,
+                                   {"programme_id": programme.id, "user_id": user.id}))
     if cache is not None:
         g.setdefault("_owns_a_programme", {})[user.id] = _OWNS_A_PROGRAMME in roles
     roles.discard(_OWNS_A_PROGRAMME)
@@ -235,13 +219,40 @@ def roles_on(user: User | Any, programme: MonitoringProgramme) -> frozenset[str]
 _OWNS_A_PROGRAMME = "*owns-a-programme"
 
 
-def _owns_a_programme(user: User | Any):
-    """EXISTS: ``user`` has an active owner assignment on some programme."""
+def _owns_a_programme_of(user_id: Any):
+    """EXISTS: the user has an active owner assignment on some programme."""
     return exists().where(
-        MonitoringProgrammeSteward.user_id == user.id,
+        MonitoringProgrammeSteward.user_id == user_id,
         MonitoringProgrammeSteward.role == "owner",
         MonitoringProgrammeSteward.is_active.is_(True),
     )
+
+
+def _roles_statement():
+    """roles_on's one statement: the steward roles, plus "member" when one of the
+    programme's operating institutions counts the user among its members, plus the
+    marker row when the user owns some programme (pages that ask for the roles also ask
+    whether the user may create programmes). Built once, with bound parameters: building
+    and keying this statement cost more than running it (0.6 against 0.24 ms a page)."""
+    programme_id, user_id = bindparam("programme_id"), bindparam("user_id")
+    steward_roles = select(MonitoringProgrammeSteward.role).where(
+        MonitoringProgrammeSteward.programme_id == programme_id,
+        MonitoringProgrammeSteward.user_id == user_id,
+        MonitoringProgrammeSteward.is_active.is_(True),
+    )
+    membership = select(literal("member")).where(
+        exists().where(
+            programme_institutions.c.programme_id == programme_id,
+            programme_institutions.c.institution_id == institution_members.c.institution_id,
+            institution_members.c.user_id == user_id,
+        )
+    )
+    owns_any = select(literal(_OWNS_A_PROGRAMME)).where(_owns_a_programme_of(user_id))
+    return union_all(steward_roles, membership, owns_any)
+
+
+_ROLES_STATEMENT = _roles_statement()
+_OWNS_A_PROGRAMME_STATEMENT = select(_owns_a_programme_of(bindparam("user_id")))
 
 
 def _has_app_context() -> bool:
@@ -300,13 +311,17 @@ def authorize(user: User | Any, action: str, programme: MonitoringProgramme | No
 
 def load_programme(code: str, action: str = VIEW) -> MonitoringProgramme:
     """Load the programme with ``code`` and authorise ``action`` on it (404 / 403)."""
-    # Its institutions come in the same statement: the pages of a programme show them.
-    programme = db.session.execute(
-        select(MonitoringProgramme).where(MonitoringProgramme.code == code)
-        .options(joinedload(MonitoringProgramme.operating_institutions))
-    ).unique().scalar_one_or_none()
+    programme = db.session.execute(_PROGRAMME_BY_CODE, {"code": code}).unique() \
+        .scalar_one_or_none()
     authorize(current_user, action, programme)
     return programme
+
+
+#: load_programme's statement, built once. Its institutions come in the same statement:
+#: the pages of a programme show them.
+_PROGRAMME_BY_CODE = (select(MonitoringProgramme)
+                      .where(MonitoringProgramme.code == bindparam("code"))
+                      .options(joinedload(MonitoringProgramme.operating_institutions)))
 
 
 def programme_access(action: str = VIEW) -> Callable:

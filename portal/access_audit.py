@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from portal import access
 from portal.models import (
@@ -52,6 +52,18 @@ def may_read_audit(user: Any, programme: MonitoringProgramme) -> bool:
     return access.can(user, access.EDIT, programme)
 
 
+#: permitted_programme_ids' statements, built once (a list page runs them per request).
+_STEWARD_PROGRAMMES_AMONG = select(MonitoringProgrammeSteward.programme_id).where(
+    MonitoringProgrammeSteward.user_id == bindparam("user_id"),
+    MonitoringProgrammeSteward.is_active.is_(True),
+    MonitoringProgrammeSteward.role.in_(bindparam("roles", expanding=True)),
+    MonitoringProgrammeSteward.programme_id.in_(bindparam("ids", expanding=True)))
+_MEMBER_PROGRAMMES_AMONG = select(programme_institutions.c.programme_id).where(
+    programme_institutions.c.institution_id == institution_members.c.institution_id,
+    institution_members.c.user_id == bindparam("user_id"),
+    programme_institutions.c.programme_id.in_(bindparam("ids", expanding=True)))
+
+
 def permitted_programme_ids(user: Any, action: str, programme_ids: set[int]) -> set[int]:
     """Return the ids among ``programme_ids`` on which ``can(user, action, ·)`` holds.
 
@@ -65,14 +77,10 @@ def permitted_programme_ids(user: Any, action: str, programme_ids: set[int]) -> 
         return set(programme_ids)
     from portal.extensions import db
 
-    allowed = set(db.session.scalars(select(MonitoringProgrammeSteward.programme_id).where(
-        MonitoringProgrammeSteward.user_id == user.id,
-        MonitoringProgrammeSteward.is_active.is_(True),
-        MonitoringProgrammeSteward.role.in_(sorted(roles)),
-        MonitoringProgrammeSteward.programme_id.in_(programme_ids))))
+    ids = sorted(programme_ids)
+    allowed = set(db.session.scalars(_STEWARD_PROGRAMMES_AMONG,
+                                     {"user_id": user.id, "roles": sorted(roles), "ids": ids}))
     if "member" in roles:
-        allowed |= set(db.session.scalars(select(programme_institutions.c.programme_id).where(
-            programme_institutions.c.institution_id == institution_members.c.institution_id,
-            institution_members.c.user_id == user.id,
-            programme_institutions.c.programme_id.in_(programme_ids))))
+        allowed |= set(db.session.scalars(_MEMBER_PROGRAMMES_AMONG,
+                                          {"user_id": user.id, "ids": ids}))
     return allowed

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import Response, g, jsonify, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.auth import bp
 from portal.auth.tokens import user_for_token
@@ -36,12 +36,16 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+#: load_user's statement, built once (every signed-in request runs it).
+_USER_BY_SESSION_TOKEN = select(User).where(User.session_token == bindparam("token"))
+
+
 @login_manager.user_loader
 def load_user(session_token: str) -> User | None:
     """Load the signed-in user from the session token in the session or remember cookie."""
     if not isinstance(session_token, str) or len(session_token) != SESSION_TOKEN_LENGTH:
         return None  # sessions from before per-user tokens held the numeric id
-    user = db.session.scalar(select(User).where(User.session_token == session_token))
+    user = db.session.scalar(_USER_BY_SESSION_TOKEN, {"token": session_token})
     if user is None or not user.active:
         return None
     return user

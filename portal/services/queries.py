@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import defer, joinedload, selectinload
 
 from portal.access import visible_programmes, visible_to
@@ -129,6 +129,8 @@ def _summary_filters(query: Select, filters: ProgrammeFilters) -> Select:
 def _programme_order(sort: str) -> list[Any]:
     column = PROGRAMME_SORTS.get(sort.lstrip("-"), MonitoringProgramme.code)
     ordered = column.desc() if sort.startswith("-") else column.asc()
+    if column is MonitoringProgramme.code:  # required and unique: its index is the order
+        return [ordered]
     # Empty values (never run, no schedule) last either way, on both databases.
     return [column.is_(None), ordered, MonitoringProgramme.code]
 
@@ -182,6 +184,30 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
 OUTCOME_STRIP_RUNS = 50
 
 
+# The programme page's statements, built once with bound parameters: building and keying
+# a statement costs a page about as much as running it.
+_RECENT_RUNS = (
+    select(MonitoringProgrammeRun.id, MonitoringProgrammeRun.uuid, MonitoringProgrammeRun.status,
+           MonitoringProgrammeRun.dry_run, MonitoringProgrammeRun.queued_at,
+           MonitoringProgrammeRun.run_type, MonitoringProgrammeRun.trigger,
+           MonitoringProgrammeRun.duration_seconds, MonitoringProgrammeRun.requested_by_id,
+           User.name.label("requester_name"))
+    .outerjoin(User, User.id == MonitoringProgrammeRun.requested_by_id)
+    .where(MonitoringProgrammeRun.programme_id == bindparam("programme_id"))
+    .order_by(MonitoringProgrammeRun.id.desc()).limit(bindparam("limit")))
+_UNRESOLVED_ALERTS = (
+    select(MonitoringProgrammeAlert)
+    .where(MonitoringProgrammeAlert.programme_id == bindparam("programme_id"),
+           MonitoringProgrammeAlert.state.in_(UNRESOLVED))
+    .order_by(MonitoringProgrammeAlert.last_seen_at.desc()))
+_PROGRAMME_STEWARDS = (
+    select(MonitoringProgrammeSteward)
+    .where(MonitoringProgrammeSteward.programme_id == bindparam("programme_id"))
+    .options(joinedload(MonitoringProgrammeSteward.user).load_only(User.name, User.email))
+    .order_by(MonitoringProgrammeSteward.is_active.desc(), MonitoringProgrammeSteward.role,
+              MonitoringProgrammeSteward.id))
+
+
 def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
                      strip: int = OUTCOME_STRIP_RUNS) -> dict[str, Any]:
     """Return what the programme page shows besides the programme itself.
@@ -193,30 +219,12 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
         the recent ones, if any). The runs are one statement of plain rows: the table
         and the strip show a few columns, not the run documents or the requester's row.
     """
-    Run = MonitoringProgrammeRun
     wanted = max(recent, strip)
-    rows = db.session.execute(
-        select(Run.id, Run.uuid, Run.status, Run.dry_run, Run.queued_at, Run.run_type,
-               Run.trigger, Run.duration_seconds, Run.requested_by_id,
-               User.name.label("requester_name"))
-        .outerjoin(User, User.id == Run.requested_by_id)
-        .where(Run.programme_id == programme.id)
-        .order_by(Run.id.desc()).limit(wanted)
-    ).all() if wanted else []
+    ids = {"programme_id": programme.id}
+    rows = db.session.execute(_RECENT_RUNS, {**ids, "limit": wanted}).all() if wanted else []
     runs = rows[:recent]
-    alerts = db.session.scalars(
-        select(MonitoringProgrammeAlert)
-        .where(MonitoringProgrammeAlert.programme_id == programme.id,
-               MonitoringProgrammeAlert.state.in_(UNRESOLVED))
-        .order_by(MonitoringProgrammeAlert.last_seen_at.desc())
-    ).all()
-    stewards = db.session.scalars(
-        select(MonitoringProgrammeSteward)
-        .where(MonitoringProgrammeSteward.programme_id == programme.id)
-        .options(joinedload(MonitoringProgrammeSteward.user).load_only(User.name, User.email))
-        .order_by(MonitoringProgrammeSteward.is_active.desc(), MonitoringProgrammeSteward.role,
-                  MonitoringProgrammeSteward.id)
-    ).all()
+    alerts = db.session.scalars(_UNRESOLVED_ALERTS, ids).all()
+    stewards = db.session.scalars(_PROGRAMME_STEWARDS, ids).all()
     active = next((run for run in runs if run.status in ACTIVE_STATUSES), None)
     return {"runs": runs, "strip": rows[:strip], "alerts": alerts, "stewards": stewards,
             "active_run": active}
@@ -362,17 +370,18 @@ def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
         ascending=ascending, kind=key.kind, value_of=key.value_of)
 
 
+_ALERT_EVENTS = (select(AuditEvent)
+                 .where(AuditEvent.object_type == "alert",
+                        AuditEvent.object_id.in_(bindparam("uuids", expanding=True)))
+                 .order_by(AuditEvent.created_at, AuditEvent.id))
+
+
 def alert_histories(alerts: list[MonitoringProgrammeAlert]) -> dict[str, list[AuditEvent]]:
     """Return each alert's audit events (opened, recurred, acknowledged, resolved…), oldest
     first, keyed by alert uuid — one statement for the whole page."""
     if not alerts:
         return {}
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.object_type == "alert",
-               AuditEvent.object_id.in_([a.uuid for a in alerts]))
-        .order_by(AuditEvent.created_at, AuditEvent.id)
-    ).all()
+    events = db.session.scalars(_ALERT_EVENTS, {"uuids": [a.uuid for a in alerts]}).all()
     history: dict[str, list[AuditEvent]] = defaultdict(list)
     for event in events:
         history[event.object_id].append(event)
