@@ -44,6 +44,7 @@ from portal.models import (
 from portal.services import dispatch, programme_summary
 from portal.services.audit import current_request_id
 from portal.services.cadence import UNSCHEDULED, due_slots, is_schedulable
+from portal.services.runs import queued_metadata
 
 if TYPE_CHECKING:
     from portal.services.scheduling import DispatchSummary
@@ -164,9 +165,8 @@ def _write(planned: list) -> list[CreatedRun]:
         {"actor_id": None, "actor_label": "system", "action": "programme_run_queued",
          "object_type": "run", "object_id": run["uuid"], "programme_id": run["programme_id"],
          "request_id": request_id, "created_at": queued_at,
-         "metadata_json": {"run_type": "full", "trigger": SCHEDULED, "dry_run": False,
-                           "scheduled_for": run["scheduled_for"].isoformat(),
-                           "skipped_slots": run["skipped_slots"], "queue": queue_name}}
+         "metadata_json": queued_metadata("full", SCHEDULED, False, run["scheduled_for"],
+                                          run["skipped_slots"], queue_name)}
         for run in run_rows])
     table = Programme.__table__
     db.session.execute(

@@ -141,12 +141,20 @@ def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_
     audit_service.record(
         "programme_run_queued", actor=requester, object_type="run", object_id=run.uuid,
         programme_id=programme.id, request_id=request_id,
-        metadata={"run_type": run_type, "trigger": trigger, "dry_run": dry_run,
-                  "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
-                  "skipped_slots": skipped_slots, "queue": queue_name,
-                  **({"attempt": attempt, "retry_of": retry_of_id} if retry_of_id else {})},
+        metadata=queued_metadata(run_type, trigger, dry_run, scheduled_for, skipped_slots,
+                                 queue_name, attempt=attempt, retry_of_id=retry_of_id),
     )
     return run
+
+
+def queued_metadata(run_type: str, trigger: str, dry_run: bool, scheduled_for: datetime | None,
+                    skipped_slots: int, queue_name: str, *, attempt: int = 1,
+                    retry_of_id: int | None = None) -> dict[str, Any]:
+    """The metadata of a ``programme_run_queued`` audit event (one run or a batch's)."""
+    return {"run_type": run_type, "trigger": trigger, "dry_run": dry_run,
+            "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
+            "skipped_slots": skipped_slots, "queue": queue_name,
+            **({"attempt": attempt, "retry_of": retry_of_id} if retry_of_id else {})}
 
 
 def dispatch_run(run: MonitoringProgrammeRun) -> bool:
