@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -28,21 +28,31 @@ from portal.services.notifications.ticks import notify_tick
 from portal.services.runs import queue_run
 from portal.services.uploads import store_upload
 from tests.conftest import REDIS_URL
+from tests.engine.conftest import start_worker, stop_process_group
 from tests.factories import gen_run
 
 CSV = b"site,count\nA,1\nB,2\n"
 
 
 @pytest.fixture
-def work(app):
-    """Run every job waiting in Redis (runs, then notifications) with a real RQ worker."""
+def work(app, tmp_path):
+    """Run every job waiting in Redis (runs, then notifications) with a real worker
+    process, ``flask jobs worker --burst``, configured like the app under test."""
     connection = Redis.from_url(REDIS_URL)
-    queues = [Queue(name, connection=connection) for name in ("high", "default")]
-    for queue in queues:
-        queue.empty()
+    for name in ("high", "default"):
+        Queue(name, connection=connection).empty()
+    config = app.config
+    settings = {"HTTP_ALLOWLIST": ",".join(config["HTTP_ALLOWLIST"]),
+                "SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": str(config["SMTP_PORT"]),
+                "SMTP_SECURITY": config["SMTP_SECURITY"], "SMTP_FROM": config["SMTP_FROM"],
+                "PORTAL_BASE_URL": config["PORTAL_BASE_URL"]}
 
     def run() -> None:
-        SimpleWorker(queues, connection=connection).work(burst=True)
+        worker = start_worker(tmp_path, "--burst", **settings)
+        try:
+            assert worker.wait(timeout=120) == 0, "the burst worker failed (see its log)"
+        finally:
+            stop_process_group(worker)
 
     return run
 
