@@ -363,9 +363,10 @@ def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
     # join here lets SQLite start from programmes and sort every unresolved alert).
     key, ascending = sort_parts(filters.sort, ALERT_SORTS, ALERT_DEFAULT_SORT)
     return keyset_page(
+        # A row shows no triager (the history names them) and not the alert's details.
         join_for(query, key, Alert.programme_id).options(
             joinedload(Alert.programme).load_only(*PROGRAMME_BRIEF),
-            joinedload(Alert.acknowledged_by), joinedload(Alert.resolved_by)),
+            defer(Alert.details_json)),
         key.column, Alert.id, after=after, before=before, per_page=per_page,
         ascending=ascending, kind=key.kind, value_of=key.value_of)
 
