@@ -13,9 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from tests.conftest import REDIS_URL, settings_for
+from tests.engine.conftest import start_worker, stop_process_group
 from tests.factories import gen_institution, gen_programme, gen_steward, gen_user
 
 
@@ -101,17 +102,34 @@ def app_config(tmp_path, smtp):
             "NOTIFY_RETRY_BASE_SECONDS": 60, "NOTIFY_MAX_ATTEMPTS": 3}
 
 
+#: The settings a notification job reads, passed to the worker process as the app has
+#: them when a test drains the queue (a test may change one first, e.g. SMTP_PORT).
+WORKER_SETTINGS = ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_FROM", "PORTAL_BASE_URL",
+                   "HTTP_ALLOWLIST", "NOTIFY_RETRY_BASE_SECONDS", "NOTIFY_MAX_ATTEMPTS",
+                   "NOTIFY_ESCALATE_AFTER_HOURS")
+
+
+def run_burst_worker(app, root, queues: str = "high,default") -> None:
+    """Run ``flask jobs worker --burst`` on ``queues`` as a real worker process,
+    configured like ``app`` (whose folders live under ``root``), until the queues are
+    empty."""
+    settings = {}
+    for name in WORKER_SETTINGS:
+        value = app.config.get(name)
+        settings[name] = (",".join(value) if isinstance(value, list | tuple)
+                          else "" if value is None else str(value))
+    worker = start_worker(root, "--burst", "--queues", queues, **settings)
+    try:
+        assert worker.wait(timeout=120) == 0, "the burst worker failed (see its log)"
+    finally:
+        stop_process_group(worker)
+
+
 @pytest.fixture
-def drain(app):
-    """Run every notification job waiting in Redis with a real (burst) RQ worker."""
-    connection = Redis.from_url(REDIS_URL)
-    queue = Queue("default", connection=connection)
-    queue.empty()  # nothing left over from another test
-
-    def run() -> None:
-        SimpleWorker([queue], connection=connection).work(burst=True)
-
-    return run
+def drain(app, tmp_path):
+    """Run every notification job waiting in Redis with a real worker process (burst)."""
+    Queue("default", connection=Redis.from_url(REDIS_URL)).empty()  # none from another test
+    return lambda: run_burst_worker(app, tmp_path, "default")
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from portal.services.notifications.ticks import notify_tick
 from portal.services.runs import queue_run
 from portal.services.uploads import store_upload
 from tests.conftest import REDIS_URL
-from tests.engine.conftest import start_worker, stop_process_group
 from tests.factories import gen_run
+from tests.notifications.conftest import run_burst_worker
 
 CSV = b"site,count\nA,1\nB,2\n"
 
@@ -41,20 +41,7 @@ def work(app, tmp_path):
     connection = Redis.from_url(REDIS_URL)
     for name in ("high", "default"):
         Queue(name, connection=connection).empty()
-    config = app.config
-    settings = {"HTTP_ALLOWLIST": ",".join(config["HTTP_ALLOWLIST"]),
-                "SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": str(config["SMTP_PORT"]),
-                "SMTP_SECURITY": config["SMTP_SECURITY"], "SMTP_FROM": config["SMTP_FROM"],
-                "PORTAL_BASE_URL": config["PORTAL_BASE_URL"]}
-
-    def run() -> None:
-        worker = start_worker(tmp_path, "--burst", **settings)
-        try:
-            assert worker.wait(timeout=120) == 0, "the burst worker failed (see its log)"
-        finally:
-            stop_process_group(worker)
-
-    return run
+    return lambda: run_burst_worker(app, tmp_path)
 
 
 @pytest.fixture
