@@ -73,22 +73,6 @@ ACTION_EXPLANATIONS: dict[str, str] = {
 }
 
 
-def _steward_clause(user_id: int):
-    return exists().where(
-        MonitoringProgrammeSteward.programme_id == MonitoringProgramme.id,
-        MonitoringProgrammeSteward.user_id == user_id,
-        MonitoringProgrammeSteward.is_active.is_(True),
-    )
-
-
-def _member_clause(user_id: int):
-    return exists().where(
-        programme_institutions.c.programme_id == MonitoringProgramme.id,
-        programme_institutions.c.institution_id == institution_members.c.institution_id,
-        institution_members.c.user_id == user_id,
-    )
-
-
 def visible_programmes(user: User | Any) -> Select:
     """Return a SELECT of the programmes ``user`` may see (one SQL statement).
 
