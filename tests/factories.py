@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import (
     Institution,
@@ -19,6 +20,19 @@ PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
 
 
+def _save(row: Any) -> None:
+    """Insert and commit ``row`` in a write transaction taken up front.
+
+    Workers and the scheduler write to the test database from other processes. On
+    SQLite a transaction left open by an earlier read cannot become a write once
+    another process has committed since ("database is locked" at once, whatever the
+    busy timeout); ``begin_write`` ends it and takes the write lock first.
+    """
+    begin_write()
+    db.session.add(row)
+    db.session.commit()
+
+
 def gen_user(email: str | None = None, *, is_admin: bool = False, active: bool = True,
              institutions: list[Institution] | None = None) -> User:
     """A user whose password is ``PASSWORD``."""
@@ -27,8 +41,7 @@ def gen_user(email: str | None = None, *, is_admin: bool = False, active: bool =
                 active=active)
     user.set_password(PASSWORD)
     user.institutions = institutions or []
-    db.session.add(user)
-    db.session.commit()
+    _save(user)
     return user
 
 
@@ -36,8 +49,7 @@ def gen_institution(code: str | None = None) -> Institution:
     """An institution."""
     n = next(_counter)
     inst = Institution(name=f"Institution {code or n}", code=code or f"INST{n}")
-    db.session.add(inst)
-    db.session.commit()
+    _save(inst)
     return inst
 
 
@@ -55,8 +67,7 @@ def gen_programme(code: str | None = None, *, institutions: list[Institution] | 
         operating_institutions=institutions or [],
         **fields,
     )
-    db.session.add(programme)
-    db.session.commit()
+    _save(programme)
     return programme
 
 
@@ -65,8 +76,7 @@ def gen_steward(programme: MonitoringProgramme, user: User, role: str,
     """Assign ``user`` a ``role`` on ``programme``."""
     steward = MonitoringProgrammeSteward(programme_id=programme.id, user_id=user.id, role=role,
                                          is_active=active)
-    db.session.add(steward)
-    db.session.commit()
+    _save(steward)
     return steward
 
 
@@ -74,6 +84,7 @@ def gen_run(programme: MonitoringProgramme, *, status: str = "succeeded",
             **fields: Any) -> MonitoringProgrammeRun:
     """A run row (no job is enqueued)."""
     run = MonitoringProgrammeRun(programme_id=programme.id, status=status, **fields)
+    begin_write()
     db.session.add(run)
     db.session.flush()
     _keep_summary(programme)
@@ -96,6 +107,7 @@ def gen_alert(programme: MonitoringProgramme, *, rule_id: str = "rule-1",
     alert = MonitoringProgrammeAlert(programme_id=programme.id, rule_id=rule_id,
                                      severity=severity, state=state,
                                      message=fields.pop("message", f"{rule_id} failed"), **fields)
+    begin_write()
     db.session.add(alert)
     db.session.flush()
     _keep_summary(programme)
