@@ -94,6 +94,8 @@ class Config:
     # SIGTERM: the current step may finish within this; then the run is handed back to
     # the queue (keep it below the stop grace period of the process manager, e.g. compose).
     WORKER_STOP_GRACE_SECONDS = float(os.environ.get("WORKER_STOP_GRACE_SECONDS", 240))
+    # Keep a standby work horse forked and warmed while the worker waits (jobs.worker).
+    WORKER_PREFORK = _env_bool("WORKER_PREFORK", True)
     # Back-off cap of the scheduler and workers while Redis or the database is down.
     OUTAGE_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTAGE_BACKOFF_MAX_SECONDS", 30))
     # How long a worker waits at a step boundary for the database to come back.

@@ -85,3 +85,32 @@ def rehearse_run(app: Flask) -> bool:
             db.session.registry.clear()
             outer.rollback()
             connection.close()
+
+
+def warm_horse(app: Flask) -> None:
+    """Ready a standby work horse (``jobs.worker``) for the run it is about to get.
+
+    A fresh fork copies each page of the parent it touches, and opens its database
+    connection on first use; done while waiting, neither delays the job. On PostgreSQL
+    this is the full rolled-back rehearsal. On SQLite it only reads (the statements a
+    run starts with, with ids no row has): a rehearsal would hold SQLite's single write
+    lock, and a read transaction that then tried to write elsewhere would fail at once.
+    """
+    if db.engine.dialect.name != "sqlite":
+        rehearse_run(app)
+        return
+    from jobs.run_ledger import RunLedger
+    from portal.services.pipeline_spec import validate_pipeline, validate_rules
+    from portal.services.runs import get_run
+    from portal.services.shared_folders import granted_folders
+
+    with app.app_context():
+        try:
+            get_run(0)
+            db.session.get(MonitoringProgramme, 0)
+            granted_folders(0, app.config["DATA_ROOT"])
+            RunLedger(0, "warm-up").cancel_requested()
+            validate_pipeline({"steps": [REHEARSAL_STEP]})
+            validate_rules({"rules": []})
+        finally:
+            db.session.remove()

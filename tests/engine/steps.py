@@ -19,7 +19,7 @@ from portal.services.pipeline_spec import register_step_type
 ANY_PARAMS = {"type": "object"}
 TYPES = ("ingest.test_table", "test.noop", "test.sleep", "test.fail", "test.crash",
          "test.block", "test.flaky", "compute.test_noop", "publish.test_marker",
-         "validate.test_rules")
+         "validate.test_rules", "test.pid")
 for _name in TYPES:
     register_step_type(_name, ANY_PARAMS, f"test step {_name}")
 
@@ -39,6 +39,14 @@ def ingest_table(ctx: StepContext) -> StepResult:
 def noop(ctx: StepContext) -> StepResult:
     """Do nothing, successfully."""
     return StepResult()
+
+
+@register("test.pid")
+def pid(ctx: StepContext) -> StepResult:
+    """Say which process ran the step (the work horse)."""
+    import os
+
+    return StepResult(details={"pid": os.getpid()})
 
 
 @register("compute.test_noop")

@@ -1,0 +1,96 @@
+"""The worker's standby horse (``jobs.worker``, WORKER_PREFORK): while a real worker
+waits, the next work horse is already forked; a run arriving then is executed by it,
+one run per horse, and a standby never outlives its worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from portal.services.runs import queue_run
+from tests.engine.conftest import (
+    empty_queues,
+    start_worker,
+    stop_process_group,
+    wait_final,
+    wait_for,
+)
+from tests.engine.steps import pipeline
+from tests.factories import gen_programme, gen_user
+
+pytestmark = pytest.mark.worker
+
+
+def _children(worker) -> list[int]:
+    try:
+        return [child.pid for child in psutil.Process(worker.pid).children()
+                if child.status() != psutil.STATUS_ZOMBIE]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _standby(worker) -> int:
+    """The idle worker's only child (its standby horse), once it is there."""
+    children = wait_for(lambda: (found := _children(worker)) and len(found) == 1 and found,
+                        message="the worker's standby horse")
+    return children[0]
+
+
+def _run_pid(programme) -> int:
+    run = wait_final(queue_run(programme, gen_user()).run.id)
+    assert run.status == "succeeded", run.error_message
+    return run.steps[0].details_json["pid"]
+
+
+@pytest.fixture
+def worker(engine_roots):
+    empty_queues()
+    process = start_worker(engine_roots)
+    yield process
+    stop_process_group(process)
+
+
+def test_a_waiting_worker_runs_the_next_run_in_its_standby_horse(app, worker):
+    programme = gen_programme(pipeline_definition_json=pipeline(("who", "test.pid")))
+    standby = _standby(worker)
+    assert os.getpgid(standby) == standby  # its own process group, as any horse
+
+    assert _run_pid(programme) == standby
+    # One run per horse: the next one waits in a new standby.
+    following = _standby(worker)
+    assert following != standby and not psutil.pid_exists(standby)
+    assert _run_pid(programme) == following
+
+
+def test_a_standby_that_died_is_replaced_by_a_fresh_horse(app, worker):
+    programme = gen_programme(pipeline_definition_json=pipeline(("who", "test.pid")))
+    standby = _standby(worker)
+    os.kill(standby, signal.SIGKILL)
+
+    ran_in = _run_pid(programme)
+
+    assert ran_in not in (standby, worker.pid)
+    assert worker.poll() is None  # the worker carried on
+    assert _run_pid(programme) not in (standby, ran_in, worker.pid)
+
+
+def test_a_stopped_worker_leaves_no_standby_behind(app, worker):
+    standby = _standby(worker)
+    worker.send_signal(signal.SIGTERM)  # a redeploy: only the worker is told
+    worker.wait(timeout=30)
+    wait_for(lambda: not psutil.pid_exists(standby), message="the standby to exit")
+
+
+def test_without_prefork_a_waiting_worker_has_no_child(app, engine_roots):
+    empty_queues()
+    worker = start_worker(engine_roots, WORKER_PREFORK="0")
+    try:
+        programme = gen_programme(pipeline_definition_json=pipeline(("who", "test.pid")))
+        ran_in = _run_pid(programme)  # the worker is up and has forked a horse for it
+        assert ran_in != worker.pid and not psutil.pid_exists(ran_in)
+        assert _children(worker) == []
+    finally:
+        stop_process_group(worker)
