@@ -131,6 +131,16 @@ class RunLedger:
 
         return with_db_retry(write, f"run {self.run_uuid}: step boundary")
 
+    def store(self, stored: StoredStep) -> None:
+        """Store the step that just ended, when no next step depends on the run's state
+        (the run is about to end, or the step's alerts come next): one short write."""
+        def write() -> None:
+            begin_write()
+            db.session.execute(_STORE_STEP, stored.params())
+            db.session.commit()
+
+        with_db_retry(write, f"run {self.run_uuid}: store step {stored.step_id}")
+
     def cancel_requested(self) -> bool:
         """Whether an operator asked to cancel the run (read now, outside a write)."""
         flag = db.session.scalar(_CANCEL_FLAG, {"run_id": self.run_id})

@@ -43,7 +43,12 @@ from portal.services.credential_checks import credential_errors
 from portal.services.pipeline_spec import validate_pipeline, validate_rules
 from portal.services.runs import IllegalTransition, get_run, transition
 from portal.services.safezip import ZipLimits
-from portal.services.shared_folders import granted_folders, namespace, source_problems
+from portal.services.shared_folders import (
+    granted_folders,
+    granted_paths,
+    namespace,
+    source_problems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +170,10 @@ class PipelineExecution:
         # Read once at run start: a grant revoked mid-run takes effect at the next run.
         self.namespace = namespace(self.config["DATA_ROOT"], programme.code)
         self.licence = (programme.licence or "").strip() or None
-        self.shared_folders = granted_folders(programme.id, self.config["DATA_ROOT"])
-        self.source_problems = source_problems(programme.id, self.definition, self.rules_doc)
+        grants = granted_paths(programme.id)
+        self.shared_folders = granted_folders(programme.id, self.config["DATA_ROOT"], grants)
+        self.source_problems = source_problems(programme.id, self.definition, self.rules_doc,
+                                               grants)
         self.work_root = self.config["WORK_ROOT"]
         self.work_dir = Path(self.work_root) / self.run_uuid
         # The same for every step: built once.
@@ -221,11 +228,12 @@ class PipelineExecution:
             except graceful.WorkerStopping as error:
                 return graceful.hand_back(self.run_id, f"({error})")
             if result.status != "succeeded":
-                self.ledger.boundary(stored, None)
+                if stored is not None:  # a validate step's row is stored already
+                    self.ledger.store(stored)
                 reason = f"step {step['key']} {result.status}: {result.message or 'no reason'}"
                 return _finish(self.run_row, result.status, reason, **self._final_records())
         if stored is not None:
-            self.ledger.boundary(stored, None)
+            self.ledger.store(stored)
         release = self.lineage.get("release") or {}
         # A staged candidate waits for a reviewer (portal.services.review).
         final = "awaiting_review" if release.get("staged") else "succeeded"
@@ -275,7 +283,7 @@ class PipelineExecution:
                                 run_uuid=self.run_uuid)
         self.records.append(step_record(step, result, stored))
         if step["type"].startswith("validate.") and not self.dry_run:
-            self.ledger.boundary(stored, None)  # the step row first, then its alerts
+            self.ledger.store(stored)  # the step row first, then its alerts
             stored = None
             self._sync_alerts(result)
         if result.status == "succeeded":

@@ -70,7 +70,7 @@ def rehearse_run(app: Flask) -> bool:
             started = utcnow()
             ledger.boundary(None, step_ids[0], started)
             stored = StoredStep(step_ids[0], "succeeded", utcnow(), 1, 0.0, 0, 0, 0, {}, None)
-            ledger.boundary(stored, None)
+            ledger.store(stored)
             ledger.cancel_requested()
             _finish(execution.run_row, "succeeded", None, **execution._final_records())
             return True

@@ -103,6 +103,10 @@ class PortalWorker(Worker):
             finally:
                 os._exit(0)
         os.close(read)
+        try:  # from both sides, so the group is set whichever process runs first
+            os.setpgid(pid, pid)
+        except OSError:  # it has already done so, or died (found when a job is handed)
+            pass
         self._standby = (pid, write)
 
     def stop_standby(self) -> None:

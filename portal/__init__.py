@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 
 from config import CONFIGS
 from portal.extensions import csrf, db, htmx, login_manager, migrate
@@ -48,6 +50,7 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
 
     request_guards.init_app(app)  # before the blueprints: it bounds the <int:> converter
     _configure_sqlite(app)
+    _configure_pool_ping(app)
 
     from portal import errors, security
     from portal.admin import bp as admin_bp
@@ -86,6 +89,39 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
         g.request_id = supplied[:64] if supplied else uuid.uuid4().hex
 
     return app
+
+
+def _configure_pool_ping(app: Flask) -> None:
+    """Ping a pooled PostgreSQL connection before use only when it has been idle.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout: a request
+    checks out once, but a run checks out for each of its transactions, milliseconds
+    apart. A connection back in the pool for less than DB_PING_AFTER_IDLE_SECONDS
+    (1 s) was just working; an older one is pinged, and one that fails the ping is
+    replaced before anyone uses it (SQLAlchemy's recipe: raise DisconnectionError on
+    checkout). SQLite has no server to lose: nothing is pinged.
+    """
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return
+    idle = float(app.config["DB_PING_AFTER_IDLE_SECONDS"])
+
+    @event.listens_for(engine, "checkin")
+    def stamp_idle_since(dbapi_connection, connection_record):  # noqa: ARG001
+        connection_record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, connection_record, connection_proxy):  # noqa: ARG001
+        since = connection_record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle:
+            return  # just opened (the connect proved it), or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
 
 
 def _configure_sqlite(app: Flask) -> None:

@@ -1,4 +1,11 @@
-"""Small ``gen_*`` factories for tests (CTFd style): each commits and returns the row."""
+"""Small ``gen_*`` factories for tests (CTFd style): each commits and returns the row.
+
+Each starts with ``begin_write()``: workers and the scheduler write to the test
+database from other processes, and on SQLite a transaction left open by an earlier read
+cannot become a write once another process has committed since ("database is locked"
+at once, whatever the busy timeout). The write lock is taken before the row is built,
+so every read the factory makes happens inside.
+"""
 
 from __future__ import annotations
 
@@ -20,42 +27,34 @@ PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
 
 
-def _save(row: Any) -> None:
-    """Insert and commit ``row`` in a write transaction taken up front.
-
-    Workers and the scheduler write to the test database from other processes. On
-    SQLite a transaction left open by an earlier read cannot become a write once
-    another process has committed since ("database is locked" at once, whatever the
-    busy timeout); ``begin_write`` ends it and takes the write lock first.
-    """
-    begin_write()
-    db.session.add(row)
-    db.session.commit()
-
-
 def gen_user(email: str | None = None, *, is_admin: bool = False, active: bool = True,
              institutions: list[Institution] | None = None) -> User:
     """A user whose password is ``PASSWORD``."""
+    begin_write()
     n = next(_counter)
     user = User(email=email or f"user{n}@example.org", name=f"User {n}", is_admin=is_admin,
                 active=active)
     user.set_password(PASSWORD)
     user.institutions = institutions or []
-    _save(user)
+    db.session.add(user)
+    db.session.commit()
     return user
 
 
 def gen_institution(code: str | None = None) -> Institution:
     """An institution."""
+    begin_write()
     n = next(_counter)
     inst = Institution(name=f"Institution {code or n}", code=code or f"INST{n}")
-    _save(inst)
+    db.session.add(inst)
+    db.session.commit()
     return inst
 
 
 def gen_programme(code: str | None = None, *, institutions: list[Institution] | None = None,
                   **fields: Any) -> MonitoringProgramme:
     """A programme with a trivial pipeline."""
+    begin_write()
     n = next(_counter)
     programme = MonitoringProgramme(
         code=code or f"PROG-{n}",
@@ -67,24 +66,27 @@ def gen_programme(code: str | None = None, *, institutions: list[Institution] | 
         operating_institutions=institutions or [],
         **fields,
     )
-    _save(programme)
+    db.session.add(programme)
+    db.session.commit()
     return programme
 
 
 def gen_steward(programme: MonitoringProgramme, user: User, role: str,
                 active: bool = True) -> MonitoringProgrammeSteward:
     """Assign ``user`` a ``role`` on ``programme``."""
+    begin_write()
     steward = MonitoringProgrammeSteward(programme_id=programme.id, user_id=user.id, role=role,
                                          is_active=active)
-    _save(steward)
+    db.session.add(steward)
+    db.session.commit()
     return steward
 
 
 def gen_run(programme: MonitoringProgramme, *, status: str = "succeeded",
             **fields: Any) -> MonitoringProgrammeRun:
     """A run row (no job is enqueued)."""
-    run = MonitoringProgrammeRun(programme_id=programme.id, status=status, **fields)
     begin_write()
+    run = MonitoringProgrammeRun(programme_id=programme.id, status=status, **fields)
     db.session.add(run)
     db.session.flush()
     _keep_summary(programme)
@@ -104,10 +106,10 @@ def gen_alert(programme: MonitoringProgramme, *, rule_id: str = "rule-1",
               severity: str = "error", state: str = "open", **fields: Any
               ) -> MonitoringProgrammeAlert:
     """An alert."""
+    begin_write()
     alert = MonitoringProgrammeAlert(programme_id=programme.id, rule_id=rule_id,
                                      severity=severity, state=state,
                                      message=fields.pop("message", f"{rule_id} failed"), **fields)
-    begin_write()
     db.session.add(alert)
     db.session.flush()
     _keep_summary(programme)

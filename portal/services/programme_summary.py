@@ -6,7 +6,8 @@ grouping 100,000 runs and 10,000 alerts; instead they live on the programme row 
 change in the same transaction as what they summarise:
 
 - :func:`run_queued` when the state machine creates a run (``services.runs.new_run``);
-- :func:`run_status_changed` when it moves one (``services.runs.transition``);
+- :func:`run_status_changed` when it moves one (``services.runs.transition``), and
+  :func:`run_finished` when a non-dry run ends (with ``last_run_at``, one statement);
 - :func:`alerts_changed` when the alert service opens or resolves an alert.
 
 :func:`refresh` recomputes both from the tables, set-based, for any number of
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeAlert, MonitoringProgrammeRun
@@ -56,6 +57,24 @@ def run_status_changed(run_id: int, programme_id: int, status: str) -> None:
         .where(Programme.id == programme_id, Programme.latest_run_id == run_id)
         .values(latest_run_status=status, **_keep_updated_at())
         .execution_options(synchronize_session=False))
+
+
+def run_finished(run_id: int, programme_id: int, status: str, finished_at) -> int:
+    """A non-dry run ended ``status``: stamp the programme's ``last_run_at`` and, when it
+    is the latest run, its status, in one statement (the caller commits).
+
+    Returns:
+        The programme's count of unresolved alerts, as the row now holds it.
+    """
+    return db.session.execute(
+        update(Programme)
+        .where(Programme.id == programme_id)
+        .values(last_run_at=finished_at,
+                latest_run_status=case((Programme.latest_run_id == run_id, status),
+                                       else_=Programme.latest_run_status),
+                **_keep_updated_at())
+        .returning(Programme.open_alert_count)
+        .execution_options(synchronize_session=False)).scalar_one_or_none() or 0
 
 
 def alerts_changed(programme_id: int) -> None:

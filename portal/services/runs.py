@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.dbutil import begin_write
@@ -288,19 +288,19 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
         raise IllegalTransition(
             f"run {run.uuid} is {current.status if current else 'gone'}, not {from_status}",
             field="status")
-    programme_summary.run_status_changed(run.id, run.programme_id, to_status)
+    unresolved_alerts = 0
+    if to_status in FINAL_STATUSES and not run.dry_run:
+        unresolved_alerts = programme_summary.run_finished(run.id, run.programme_id,
+                                                           to_status, now)
+    else:
+        programme_summary.run_status_changed(run.id, run.programme_id, to_status)
     if to_status in FINAL_STATUSES:
         _close_steps(run.id, to_status, now)
-        if not run.dry_run:
-            db.session.execute(update(MonitoringProgramme)
-                               .where(MonitoringProgramme.id == run.programme_id)
-                               .values(last_run_at=now)
-                               .execution_options(synchronize_session=False))
         if to_status == "awaiting_review":  # the candidate row, in this transaction
             from portal.services.review import candidate_staged
 
             candidate_staged(run, lineage or {})
-        if to_status in ("succeeded", "awaiting_review") and not run.dry_run:
+        if to_status in ("succeeded", "awaiting_review") and unresolved_alerts:
             from portal.services.alerts import resolve_system_alert
 
             resolve_system_alert(run.programme_id, WORKER_LOST_ALERT, run)
@@ -312,8 +312,8 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     )
     notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
     if commit:
-        db.session.commit()
-    return get_run(run_id) or run  # the same object, re-read (and the same cached statement)
+        db.session.commit()  # expires ``run``: its next attribute read re-reads the row
+    return run
 
 
 def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
@@ -328,11 +328,11 @@ def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
     """A finished run leaves no step running or pending."""
     step = MonitoringProgrammeRunStep
     interrupted = "cancelled" if final_status == "cancelled" else "failed"
-    db.session.execute(update(step).where(step.run_id == run_id, step.status == "running")
-                       .values(status=interrupted, finished_at=now)
-                       .execution_options(synchronize_session=False))
-    db.session.execute(update(step).where(step.run_id == run_id, step.status == "pending")
-                       .values(status="skipped")
+    running = step.status == "running"
+    db.session.execute(update(step)
+                       .where(step.run_id == run_id, step.status.in_(("running", "pending")))
+                       .values(status=case((running, interrupted), else_="skipped"),
+                               finished_at=case((running, now), else_=step.finished_at))
                        .execution_options(synchronize_session=False))
 
 

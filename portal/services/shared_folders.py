@@ -53,16 +53,20 @@ def _namespace_clash(path: str) -> str | None:
         func.upper(MonitoringProgramme.code) == first.upper()))
 
 
-def granted_folders(programme_id: int | None, data_root: Path | str) -> dict[str, Path]:
+def granted_folders(programme_id: int | None, data_root: Path | str,
+                    paths: dict[str, str] | None = None) -> dict[str, Path]:
     """Name -> folder of the shared folders granted to a programme, for a run or a preview.
 
     A folder whose recorded path is unusable, or that resolves outside DATA_ROOT or
     into a programme's namespace (a symlink put there by hand), is left out: a source
-    naming it then fails as "not granted". Paths are never shown to users.
+    naming it then fails as "not granted". Paths are never shown to users. ``paths``:
+    the programme's :func:`granted_paths`, when the caller has read them already.
     """
     root = Path(data_root).resolve()
     usable: dict[str, Path] = {}
-    for name, path in granted_paths(programme_id).items():
+    if paths is None:
+        paths = granted_paths(programme_id)
+    for name, path in paths.items():
         try:
             clean = clean_relative(path, "shared folder path")
         except SourceFormError:
@@ -76,14 +80,15 @@ def granted_folders(programme_id: int | None, data_root: Path | str) -> dict[str
     return usable
 
 
-def source_problems(programme_id: int | None, pipeline: Any, rules: Any) -> list[SpecError]:
+def source_problems(programme_id: int | None, pipeline: Any, rules: Any,
+                    paths: dict[str, str] | None = None) -> list[SpecError]:
     """The sources of ``pipeline`` and ``rules`` that the programme may not read.
 
     Each problem names its JSON path: a source of the wrong form, or one naming a
     shared folder not granted to the programme (``programme_id`` None: a programme
-    being created, which has no grants yet).
+    being created, which has no grants yet). ``paths`` as for :func:`granted_folders`.
     """
-    granted = set(granted_paths(programme_id))
+    granted = set(granted_paths(programme_id) if paths is None else paths)
     return [SpecError(path, message)
             for path, message in problems(iter_sources(pipeline, rules), granted)]
 

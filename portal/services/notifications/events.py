@@ -83,14 +83,15 @@ def on_run_transition(run: MonitoringProgrammeRun, to_status: str, message: str 
     """
     if run.dry_run or to_status not in ("failed", "blocked", "succeeded"):
         return
+    version = (output_summary or {}).get("release_version")
+    if to_status == "succeeded" and not version:
+        return  # a success notifies only when it published
     part = {"programme": programme_part(None, run.programme_id),
             "run": run_part(run, to_status, message)}
     if to_status == "succeeded":
-        version = (output_summary or {}).get("release_version")
-        if version:
-            part["release"] = {"version": str(version), "run": run.uuid,
-                               "path": f"/programmes/{part['programme']['code']}"}
-            record_event("release.published", run.programme_id, part)
+        part["release"] = {"version": str(version), "run": run.uuid,
+                           "path": f"/programmes/{part['programme']['code']}"}
+        record_event("release.published", run.programme_id, part)
         return
     reason = (metadata or {}).get("reason")
     kind = "run.lost" if reason in LOST_REASONS else f"run.{to_status}"
