@@ -91,7 +91,8 @@ class PortalWorker(Worker):
 
     def start_standby(self) -> None:
         """Fork the next work horse now; it waits for its job on a pipe."""
-        if not self.prefork or self._standby is not None or self.is_horse:
+        if not self.prefork or self._standby is not None or self.is_horse \
+                or self._stop_requested:  # a warm shutdown takes no further job
             return
         read, write = os.pipe()
         pid = os.fork()
