@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from jobs.dbretry import with_db_retry
-from portal.dbutil import begin_write
+from portal.dbutil import begin_write, commit
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep
 
@@ -81,7 +81,7 @@ class RunLedger:
         Returns:
             The step rows' ids, in the plan's order.
         """
-        begin_write()
+        begin_write(keep_loaded=True)
         ids: list[int] = []
         if planned:
             ids = list(db.session.scalars(_INSERT_STEPS, [
@@ -90,7 +90,7 @@ class RunLedger:
                 for index, step in enumerate(planned)]))
         db.session.execute(_INPUT_SUMMARY, {"run_id": self.run_id,
                                             "input_summary": input_summary})
-        db.session.commit()
+        commit(keep_loaded=True)  # Core statements only: nothing loaded changed
         return ids
 
     def step_rows(self) -> list[MonitoringProgrammeRunStep]:
@@ -113,7 +113,7 @@ class RunLedger:
             "cancel" (a cancel was requested) or "go".
         """
         def write() -> str:
-            begin_write()
+            begin_write(keep_loaded=True)
             if stored is not None:
                 db.session.execute(_STORE_STEP, stored.params())
             row = db.session.execute(_BOUNDARY, {"run_id": self.run_id}).first()
@@ -126,7 +126,7 @@ class RunLedger:
             if verdict == "go" and next_step is not None:
                 db.session.execute(_START_STEP, {"step_id": next_step,
                                                  "started_at": started_at})
-            db.session.commit()
+            commit(keep_loaded=True)  # Core statements only: nothing loaded changed
             return verdict
 
         return with_db_retry(write, f"run {self.run_uuid}: step boundary")
@@ -135,9 +135,9 @@ class RunLedger:
         """Store the step that just ended, when no next step depends on the run's state
         (the run is about to end, or the step's alerts come next): one short write."""
         def write() -> None:
-            begin_write()
+            begin_write(keep_loaded=True)
             db.session.execute(_STORE_STEP, stored.params())
-            db.session.commit()
+            commit(keep_loaded=True)  # Core statements only: nothing loaded changed
 
         with_db_retry(write, f"run {self.run_uuid}: store step {stored.step_id}")
 

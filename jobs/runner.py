@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import inspect
+from sqlalchemy.orm import joinedload
 
 from jobs import graceful, step_outputs
 from jobs.dbretry import with_db_retry
@@ -77,19 +78,30 @@ def select_steps(definition: dict[str, Any], run_type: str) -> list[dict[str, An
     return steps[: last + 1]
 
 
+def load_run(run_id: int) -> MonitoringProgrammeRun | None:
+    """The run to execute and its programme, in one read.
+
+    Kept loaded from the claim to the end (``transition(keep_loaded=True)``): the
+    ledger's commits write Core statements only, and the final transition's
+    compare-and-set still finds a run that someone else ended meanwhile.
+    """
+    return db.session.get(MonitoringProgrammeRun, run_id, populate_existing=True,
+                          options=[joinedload(MonitoringProgrammeRun.programme)])
+
+
 def execute(run_id: int, *, worker_name: str | None = None) -> str:
     """Claim and execute run ``run_id``; return its final status or why nothing ran.
 
     A run that is no longer queued (a second delivery, a stale copy, a cancelled run)
     is left alone.
     """
-    run = get_run(run_id)
+    run = load_run(run_id)
     if run is None:
         return "missing"
     if run.status != "queued":
         return f"skipped: run is {run.status}"
     try:
-        transition(run, "running", worker_name=worker_name)
+        transition(run, "running", worker_name=worker_name, keep_loaded=True)
     except IllegalTransition:
         return "skipped: claimed elsewhere"
     config = current_app.config
@@ -109,7 +121,7 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
         raise
     finally:
         heartbeat.stop()
-    emit_openlineage(run.id)
+    emit_openlineage(run_id)
     return status
 
 
@@ -135,8 +147,9 @@ def emit_openlineage(run_id: int) -> None:
 def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **extra: Any) -> str:
     run_id = inspect(run).identity[0]  # no attribute load: the session may be expired
     try:
-        with_db_retry(lambda: transition(get_run(run_id) or run, status, message=message,
-                                         **extra), f"run {run_id}: finalise")
+        # ``run`` as loaded (a failed attempt's rollback expires it: then read again).
+        with_db_retry(lambda: transition(run, status, message=message, **extra),
+                      f"run {run_id}: finalise")
     except IllegalTransition as error:  # the reconciler or a cancel got there first
         log.warning("run %s not finalised as %s: %s", run_id, status, error)
         current = get_run(run_id)

@@ -40,9 +40,9 @@ def rehearse_run(app: Flask) -> bool:
         OperationalError: the database cannot be reached (``run_worker`` retries).
     """
     from jobs.run_ledger import StoredStep
-    from jobs.runner import PipelineExecution, _finish, select_steps
+    from jobs.runner import PipelineExecution, _finish, load_run, select_steps
     from portal.services.pipeline_spec import validate_pipeline, validate_rules
-    from portal.services.runs import get_run, new_run, transition
+    from portal.services.runs import new_run, transition
 
     with app.app_context():
         connection = db.engine.connect()
@@ -60,9 +60,8 @@ def rehearse_run(app: Flask) -> bool:
             validate_rules(programme.data_quality_rules_json)
             run = new_run(programme, run_type="full", trigger="manual", dry_run=False)
             session.commit()
-            run = get_run(run.id)
-            run = transition(run, "running", worker_name="warm-up")
-            session.expunge(programme)  # as in a horse: run.programme is loaded by SQL
+            run = load_run(run.id)  # as in a horse: the run and its programme, one read
+            run = transition(run, "running", worker_name="warm-up", keep_loaded=True)
             execution = PipelineExecution(run, heartbeat=None)  # type: ignore[arg-type]
             planned = select_steps(execution.definition, execution.run_type)
             ledger = execution.ledger
@@ -100,14 +99,13 @@ def warm_horse(app: Flask) -> None:
         rehearse_run(app)
         return
     from jobs.run_ledger import RunLedger
+    from jobs.runner import load_run
     from portal.services.pipeline_spec import validate_pipeline, validate_rules
-    from portal.services.runs import get_run
     from portal.services.shared_folders import granted_folders
 
     with app.app_context():
         try:
-            get_run(0)
-            db.session.get(MonitoringProgramme, 0)
+            load_run(0)
             granted_folders(0, app.config["DATA_ROOT"])
             RunLedger(0, "warm-up").cancel_requested()
             validate_pipeline({"steps": [REHEARSAL_STEP]})

@@ -20,10 +20,21 @@ def begin_write(*, keep_loaded: bool = False) -> None:
     """
     session = db.session()  # the Session, not the scoped_session proxy
     if session.in_transaction():
-        expire = session.expire_on_commit
-        session.expire_on_commit = expire and not keep_loaded
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire
+        commit(keep_loaded=keep_loaded)
     session.connection(execution_options={"sqlite_immediate": True})
+
+
+def commit(*, keep_loaded: bool = False) -> None:
+    """Commit the session; with ``keep_loaded``, without expiring what it has loaded.
+
+    Only for a caller that knows what it keeps is still true: it wrote only through
+    Core statements on rows it does not hold, or it sets the values it wrote on the
+    objects itself (``services.runs.transition``).
+    """
+    session = db.session()
+    expire = session.expire_on_commit
+    session.expire_on_commit = expire and not keep_loaded
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -50,8 +51,10 @@ def test_database_refuses_a_duplicate_slot(app):
 
 
 def test_audit_events_are_append_only(app):
-    event = audit.record("something_happened", object_type="test", object_id=1)
+    audit.record("something_happened", object_type="test", object_id=1)
     db.session.commit()
+    event = db.session.scalars(select(AuditEvent)
+                               .where(AuditEvent.action == "something_happened")).one()
     event.action = "rewritten"
     with pytest.raises(RuntimeError, match="append-only"):
         db.session.commit()

@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, has_request_context
+from sqlalchemy import insert
 
 from portal.extensions import db
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent, User, utcnow
 
 
 def current_request_id() -> str | None:
     """Return the id of the request being served, if any."""
     return g.get("request_id") if has_request_context() else None
+
+
+#: The one statement that writes the audit trail, built once (a Core insert: no ORM
+#: object to track and flush, and nothing reads an event back in the same transaction).
+_INSERT_EVENT = insert(AuditEvent.__table__)
 
 
 def record(
@@ -24,8 +30,8 @@ def record(
     programme_id: int | None = None,
     metadata: dict[str, Any] | None = None,
     request_id: str | None = None,
-) -> AuditEvent:
-    """Add an audit event to the current transaction (the caller commits).
+) -> None:
+    """Write an audit event in the current transaction (the caller commits).
 
     Args:
         action: what happened, e.g. ``programme_run_queued``.
@@ -34,23 +40,19 @@ def record(
         programme_id: the programme concerned, for scoping the audit log.
         metadata: JSON-serialisable details (a before/after diff, a reason).
         request_id: the HTTP request id; defaults to the current request's.
-
-    Returns:
-        The pending ``AuditEvent``.
     """
     actor_obj = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    event = AuditEvent(
-        actor_id=actor_obj.id if actor_obj else None,
-        actor_label=actor_obj.email if actor_obj else "system",
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        programme_id=programme_id,
-        metadata_json=metadata or {},
-        request_id=request_id or current_request_id(),
-    )
-    db.session.add(event)
-    return event
+    db.session.execute(_INSERT_EVENT, {
+        "actor_id": actor_obj.id if actor_obj else None,
+        "actor_label": actor_obj.email if actor_obj else "system",
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "programme_id": programme_id,
+        "metadata_json": metadata or {},
+        "request_id": request_id or current_request_id(),
+        "created_at": utcnow(),
+    })
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,8 @@ as ``$.steps[2].params.source``.
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -436,21 +438,49 @@ def _json_path(parts: Any) -> str:
     return path
 
 
-_PIPELINE_VALIDATOR: dict[tuple, Draft202012Validator] = {}
+_VALIDATORS: dict[tuple, Draft202012Validator] = {}
 
 
-def _pipeline_validator() -> Draft202012Validator:
-    """The pipeline schema's validator, built once for the step types declared now.
+def _validator(kind: str) -> tuple[tuple, Draft202012Validator]:
+    """The ``pipeline`` or ``rules`` schema's validator, and its key.
 
-    Keyed on the declared types (names and their spec objects), so a step type
-    registered later (``register_step_type``) gets a new validator.
+    Built once for the step and rule types declared now, and keyed on them (names and
+    their spec objects), so a step type registered later (``register_step_type``) gets
+    a new validator.
     """
-    key = tuple((name, id(spec)) for name, spec in STEP_TYPES.items())
-    validator = _PIPELINE_VALIDATOR.get(key)
+    types = STEP_TYPES if kind == "pipeline" else RULE_TYPES
+    key = (kind, *((name, id(spec)) for name, spec in types.items()))
+    validator = _VALIDATORS.get(key)
     if validator is None:
-        _PIPELINE_VALIDATOR.clear()
-        validator = _PIPELINE_VALIDATOR[key] = Draft202012Validator(pipeline_schema())
-    return validator
+        for stale in [k for k in _VALIDATORS if k[0] == kind]:
+            del _VALIDATORS[stale]
+        schema = pipeline_schema() if kind == "pipeline" else rules_schema()
+        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+    return key, validator
+
+
+#: Verdicts by (validator key, the document as canonical JSON): a programme's pipeline
+#: and rules are validated again at each run request and at each run's start, unchanged.
+_VERDICTS: dict[tuple, tuple[SpecError, ...]] = {}
+_VERDICTS_MAX = 512
+
+
+def _remembered(kind: str, document: Any,
+                validate: Callable[[Any, Draft202012Validator], list[SpecError]]
+                ) -> list[SpecError]:
+    """``validate(document, validator)``, or its verdict on an identical document."""
+    key, validator = _validator(kind)
+    try:
+        text = json.dumps(document, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON: validate it (and say what is wrong)
+        return validate(document, validator)
+    memo = (key, text)
+    verdict = _VERDICTS.get(memo)
+    if verdict is None:
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        verdict = _VERDICTS[memo] = tuple(validate(document, validator))
+    return list(verdict)
 
 
 def _validate(document: Any, schema: dict[str, Any] | Draft202012Validator) -> list[SpecError]:
@@ -514,8 +544,12 @@ def validate_pipeline(definition: Any) -> list[SpecError]:
     must parse (reported with their character position); a retired parameter
     (``token_env``) is reported by name with what replaces it.
     """
+    return _remembered("pipeline", definition, _pipeline_problems)
+
+
+def _pipeline_problems(definition: Any, validator: Draft202012Validator) -> list[SpecError]:
     definition, retired = _without_retired(definition)
-    errors = retired + _validate(definition, _pipeline_validator())
+    errors = retired + _validate(definition, validator)
     return errors or (_repeated(definition["steps"], "steps", "key", "step key")
                       + _after_lazy_ingest(definition["steps"])
                       + [SpecError(*problem)
@@ -547,7 +581,11 @@ def validate_rules(rules: Any) -> list[SpecError]:
 
     Besides the schema, rule ids must be unique and text conditions must parse.
     """
-    errors = _validate(rules, rules_schema())
+    return _remembered("rules", rules, _rules_problems)
+
+
+def _rules_problems(rules: Any, validator: Draft202012Validator) -> list[SpecError]:
+    errors = _validate(rules, validator)
     return errors or (_repeated(rules["rules"], "rules", "id", "rule id")
                       + [SpecError(*problem) for problem in rules_expression_problems(rules)])
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeAlert, MonitoringProgrammeRun
@@ -34,29 +34,47 @@ def _keep_updated_at() -> dict:
     return {"updated_at": Programme.updated_at}
 
 
+_TABLE = Programme.__table__
+_KEEP_UPDATED_AT = {"updated_at": _TABLE.c.updated_at}  # as _keep_updated_at, for Core
+# The run state machine's summary statements, built once: a run moves on every
+# few milliseconds, and building a statement costs about as much as running it.
+_RUN_QUEUED = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("p_id"),
+           or_(_TABLE.c.latest_run_id.is_(None), _TABLE.c.latest_run_id <= bindparam("r_id")))
+    .values(latest_run_id=bindparam("r_id"), latest_run_uuid=bindparam("r_uuid"),
+            latest_run_status=bindparam("new_status"),
+            latest_run_dry_run=bindparam("r_dry_run"), **_KEEP_UPDATED_AT))
+_STATUS_CHANGED = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("p_id"), _TABLE.c.latest_run_id == bindparam("r_id"))
+    .values(latest_run_status=bindparam("new_status"), **_KEEP_UPDATED_AT))
+_RUN_FINISHED = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("p_id"))
+    .values(last_run_at=bindparam("finished_at"),
+            latest_run_status=case((_TABLE.c.latest_run_id == bindparam("r_id"),
+                                    bindparam("new_status")),
+                                   else_=_TABLE.c.latest_run_status),
+            **_KEEP_UPDATED_AT)
+    .returning(_TABLE.c.open_alert_count))
+
+
 def run_queued(run: MonitoringProgrammeRun) -> None:
     """Make ``run`` (just inserted and flushed) its programme's latest run.
 
     Guarded by id, so a slower transaction carrying an older run never replaces a newer
     latest run.
     """
-    db.session.execute(
-        update(Programme)
-        .where(Programme.id == run.programme_id,
-               or_(Programme.latest_run_id.is_(None), Programme.latest_run_id <= run.id))
-        .values(latest_run_id=run.id, latest_run_uuid=run.uuid,
-                latest_run_status=run.status, latest_run_dry_run=bool(run.dry_run),
-                **_keep_updated_at())
-        .execution_options(synchronize_session=False))
+    db.session.execute(_RUN_QUEUED, {
+        "p_id": run.programme_id, "r_id": run.id, "r_uuid": run.uuid,
+        "new_status": run.status, "r_dry_run": bool(run.dry_run)})
 
 
 def run_status_changed(run_id: int, programme_id: int, status: str) -> None:
     """Record a transition of ``run_id`` when it is the programme's latest run."""
-    db.session.execute(
-        update(Programme)
-        .where(Programme.id == programme_id, Programme.latest_run_id == run_id)
-        .values(latest_run_status=status, **_keep_updated_at())
-        .execution_options(synchronize_session=False))
+    db.session.execute(_STATUS_CHANGED, {"p_id": programme_id, "r_id": run_id,
+                                         "new_status": status})
 
 
 def run_finished(run_id: int, programme_id: int, status: str, finished_at) -> int:
@@ -66,15 +84,9 @@ def run_finished(run_id: int, programme_id: int, status: str, finished_at) -> in
     Returns:
         The programme's count of unresolved alerts, as the row now holds it.
     """
-    return db.session.execute(
-        update(Programme)
-        .where(Programme.id == programme_id)
-        .values(last_run_at=finished_at,
-                latest_run_status=case((Programme.latest_run_id == run_id, status),
-                                       else_=Programme.latest_run_status),
-                **_keep_updated_at())
-        .returning(Programme.open_alert_count)
-        .execution_options(synchronize_session=False)).scalar_one_or_none() or 0
+    return db.session.execute(_RUN_FINISHED, {
+        "p_id": programme_id, "r_id": run_id, "new_status": status,
+        "finished_at": finished_at}).scalar_one_or_none() or 0
 
 
 def alerts_changed(programme_id: int) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
+from portal import dbutil
 from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import (
@@ -248,14 +250,18 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                message: str | None = None, request_id: str | None = None,
                worker_name: str | None = None, metadata: dict[str, Any] | None = None,
                output_summary: dict[str, Any] | None = None,
-               lineage: dict[str, Any] | None = None, commit: bool = True
-               ) -> MonitoringProgrammeRun:
+               lineage: dict[str, Any] | None = None, commit: bool = True,
+               keep_loaded: bool = False) -> MonitoringProgrammeRun:
     """Move ``run`` to ``to_status`` — the only way a run's status changes.
 
     The update is conditional on the status the caller saw, so a concurrent change
     makes this raise instead of overwriting it. Sets started/finished times, the
     duration, the programme's ``last_run_at`` (final non-dry runs) and writes the
     ``programme_run_started/_succeeded/...`` audit event, all in one transaction.
+
+    ``keep_loaded`` (the work horse, which holds the run and its programme for the whole
+    run): the commit expires nothing and ``run`` carries the values just written, so
+    nothing is read again. A later transition's compare-and-set still checks the status.
 
     Raises:
         IllegalTransition: the transition is not allowed from the run's status.
@@ -312,28 +318,28 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     )
     notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
     if commit:
-        db.session.commit()  # expires ``run``: its next attribute read re-reads the row
+        dbutil.commit(keep_loaded=keep_loaded)  # else ``run`` expires: read again on use
+        if keep_loaded:
+            for key, value in values.items():
+                set_committed_value(run, key, value)
     return run
 
 
 def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
-    return (update(MonitoringProgrammeRun)
-            .where(MonitoringProgrammeRun.id == run_id,
-                   MonitoringProgrammeRun.status == from_status)
-            .values(**values)
-            .execution_options(synchronize_session=False))
+    runs = MonitoringProgrammeRun.__table__  # Core: no ORM session to synchronise
+    return (update(runs).where(runs.c.id == run_id, runs.c.status == from_status)
+            .values(**values))
 
 
 def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
     """A finished run leaves no step running or pending."""
-    step = MonitoringProgrammeRunStep
+    step = MonitoringProgrammeRunStep.__table__.c
     interrupted = "cancelled" if final_status == "cancelled" else "failed"
     running = step.status == "running"
-    db.session.execute(update(step)
+    db.session.execute(update(MonitoringProgrammeRunStep.__table__)
                        .where(step.run_id == run_id, step.status.in_(("running", "pending")))
                        .values(status=case((running, interrupted), else_="skipped"),
-                               finished_at=case((running, now), else_=step.finished_at))
-                       .execution_options(synchronize_session=False))
+                               finished_at=case((running, now), else_=step.finished_at)))
 
 
 def cancel_run(run: MonitoringProgrammeRun, user: Any,

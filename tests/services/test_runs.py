@@ -6,7 +6,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 from rq.job import Job
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, MonitoringProgramme, MonitoringProgrammeRun
@@ -137,6 +137,44 @@ def test_a_stale_copy_of_a_run_cannot_overwrite_a_newer_status(app):
     db.session.expunge(run)
     with pytest.raises(IllegalTransition, match="cancelled"):
         transition(stale, "running")
+
+
+def test_a_claim_kept_loaded_carries_what_it_wrote_without_reading_again(app):
+    """The work horse's claim (keep_loaded): the run holds its new values at once."""
+    programme = gen_programme(pipeline_definition_json=VALID)
+    run = gen_run(programme, status="queued")
+    run_id, run_uuid = run.id, run.uuid
+    statements: list[str] = []
+
+    def listen(conn, cursor, statement, *args):  # noqa: ARG001
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        transition(run, "running", worker_name="w1", keep_loaded=True)
+        seen = (run.id, run.uuid, run.status, run.worker_name, run.started_at)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+
+    assert seen[:4] == (run_id, run_uuid, "running", "w1") and seen[4] is not None
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    db.session.expire_all()
+    assert (run.status, run.started_at) == ("running", seen[4])  # as stored
+
+
+def test_a_stale_loaded_run_cannot_overwrite_an_end_made_elsewhere(app):
+    programme = gen_programme(pipeline_definition_json=VALID)
+    run = gen_run(programme, status="queued")
+    transition(run, "running", worker_name="w1", keep_loaded=True)
+    with db.engine.begin() as other:  # another process ends the run meanwhile
+        other.execute(update(MonitoringProgrammeRun.__table__)
+                      .where(MonitoringProgrammeRun.__table__.c.id == run.id)
+                      .values(status="failed"))
+    assert run.status == "running"  # the horse's copy, as loaded
+
+    with pytest.raises(IllegalTransition, match="failed"):
+        transition(run, "succeeded")
+    assert db.session.get(MonitoringProgrammeRun, run.id).status == "failed"
 
 
 def test_dry_runs_never_touch_last_run_at(app):
