@@ -12,7 +12,6 @@ from sqlalchemy import select
 from portal.auth.tokens import create_token
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from portal.services import audit
 from tests.conftest import AuthActions
 from tests.factories import gen_programme, gen_run, gen_steward, gen_user
 
@@ -29,9 +28,11 @@ def world(app):
     admin = gen_user("admin@x.org", is_admin=True)
     steward = gen_user("steward@x.org")
     gen_steward(programme, steward, "steward")
-    event = audit.record("programme_note", actor=admin, object_type="programme",
-                         object_id=programme.code, programme_id=programme.id)
-    event.created_at = NOON
+    # An audit event at noon (audit.record stamps the present moment).
+    db.session.add(AuditEvent(action="programme_note", actor_id=admin.id,
+                              actor_label=admin.email, object_type="programme",
+                              object_id=programme.code, programme_id=programme.id,
+                              metadata_json={}, created_at=NOON))
     db.session.commit()
     return {"programme": programme, "run": run, "admin": admin, "steward": steward}
 
