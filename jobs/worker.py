@@ -100,9 +100,11 @@ class PortalWorker(Worker):
             os.close(write)
             os.setpgrp()  # its own process group, like any horse
             try:
-                self._standby_main(read)
-            finally:
-                os._exit(0)
+                self._standby_main(read)  # ends in RQ's main_work_horse, which exits
+            except BaseException:  # noqa: BLE001 — e.g. the job vanished: RQ sees a failure
+                log.exception("standby horse: could not take its job")
+                os._exit(1)
+            os._exit(0)
         os.close(read)
         try:  # from both sides, so the group is set whichever process runs first
             os.setpgid(pid, pid)
