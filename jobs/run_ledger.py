@@ -1,10 +1,11 @@
 """What one run writes to the database from the work horse, in as few transactions as
 the live timeline allows.
 
-The runner records the plan once, then passes each step boundary in ONE short write
-transaction: store the step that just ended, read the run's status and cancel flag
-(the boundary check) and mark the next step running. A run of N steps thus commits
-N + 1 times besides its claim and its final transition, and each write is a Core
+The runner records the plan in its claim's transaction (the first step already
+running), then passes each later step boundary in ONE short write transaction: store
+the step that just ended, read the run's status and cancel flag (the boundary check)
+and mark the next step running; the last step is stored in the final transition's
+transaction. A run of N steps thus commits N + 1 times, and each write is a Core
 statement on a plain id: no ORM row is re-read after a commit.
 
 Statements are built once per process and compiled in the worker parent (the run
@@ -41,8 +42,6 @@ _STORE_STEP = update(STEPS).where(STEPS.c.id == bindparam("step_id")).values(
     rows_rejected=bindparam("rows_rejected"), details_json=bindparam("details_json"),
     log_excerpt=bindparam("log_excerpt"))
 _INSERT_STEPS = insert(STEPS).returning(STEPS.c.id, sort_by_parameter_order=True)
-_INPUT_SUMMARY = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(
-    input_summary_json=bindparam("input_summary"))
 
 
 @dataclass
@@ -74,24 +73,22 @@ class RunLedger:
         self.run_id = run_id
         self.run_uuid = run_uuid
 
-    def record_plan(self, planned: list[dict[str, Any]], input_summary: dict[str, Any]
-                    ) -> list[int]:
-        """Insert the planned steps (pending) and the run's input summary; one commit.
+    def insert_plan(self, planned: list[dict[str, Any]],
+                    first_started_at: datetime | None = None) -> list[int]:
+        """Insert the planned steps, pending, in the caller's write transaction (the
+        claim's); with ``first_started_at`` the first one is already running.
 
         Returns:
             The step rows' ids, in the plan's order.
         """
-        begin_write(keep_loaded=True)
-        ids: list[int] = []
-        if planned:
-            ids = list(db.session.scalars(_INSERT_STEPS, [
-                {"run_id": self.run_id, "ordering": index, "step_key": step["key"],
-                 "step_type": step["type"], "status": "pending", "attempts": 0}
-                for index, step in enumerate(planned)]))
-        db.session.execute(_INPUT_SUMMARY, {"run_id": self.run_id,
-                                            "input_summary": input_summary})
-        commit(keep_loaded=True)  # Core statements only: nothing loaded changed
-        return ids
+        if not planned:
+            return []
+        rows = [{"run_id": self.run_id, "ordering": index, "step_key": step["key"],
+                 "step_type": step["type"], "status": "pending", "attempts": 0,
+                 "started_at": None} for index, step in enumerate(planned)]
+        if first_started_at is not None:
+            rows[0].update(status="running", started_at=first_started_at)
+        return list(db.session.scalars(_INSERT_STEPS, rows))
 
     def step_rows(self) -> list[MonitoringProgrammeRunStep]:
         """The run's step rows as ORM objects, in order (a resume records reused steps)."""
@@ -115,7 +112,7 @@ class RunLedger:
         def write() -> str:
             begin_write(keep_loaded=True)
             if stored is not None:
-                db.session.execute(_STORE_STEP, stored.params())
+                self.store_in(stored)
             row = db.session.execute(_BOUNDARY, {"run_id": self.run_id}).first()
             if row is None or row.status != "running":
                 verdict = "gone"
@@ -133,13 +130,18 @@ class RunLedger:
 
     def store(self, stored: StoredStep) -> None:
         """Store the step that just ended, when no next step depends on the run's state
-        (the run is about to end, or the step's alerts come next): one short write."""
+        (a validate step, whose alerts come next): one short write."""
         def write() -> None:
             begin_write(keep_loaded=True)
-            db.session.execute(_STORE_STEP, stored.params())
+            self.store_in(stored)
             commit(keep_loaded=True)  # Core statements only: nothing loaded changed
 
         with_db_retry(write, f"run {self.run_uuid}: store step {stored.step_id}")
+
+    @staticmethod
+    def store_in(stored: StoredStep) -> None:
+        """Store the step that just ended in the caller's write transaction."""
+        db.session.execute(_STORE_STEP, stored.params())
 
     def cancel_requested(self) -> bool:
         """Whether an operator asked to cancel the run (read now, outside a write)."""

@@ -1,9 +1,11 @@
 """The pipeline runner: what ``jobs.tasks.execute_run`` does inside the work horse.
 
-claim (queued → running, atomically) → validate the definitions again → record the
-planned steps → execute them in order (timeout, retries, heartbeat, cancel at step
-boundaries) → finalise (succeeded | blocked | failed | cancelled) with the output
-summary and the lineage record.
+validate the definitions again → claim (queued → running, atomically) with the planned
+steps recorded and the first one running, in one transaction → execute the steps in
+order (timeout, retries, heartbeat, cancel at step boundaries) → finalise (succeeded |
+blocked | failed | cancelled) with the last step's row, the output summary and the
+lineage record, in one transaction. A run whose definitions are invalid is claimed
+and failed with the reason.
 
 At every step boundary the runner also notices a graceful stop (SIGTERM: the run is
 handed back to the queue as a new attempt, ``jobs.graceful``) and a run that is no
@@ -36,7 +38,7 @@ from jobs.run_ledger import RunLedger, StoredStep, json_safe
 from jobs.step_execution import attempt_step, step_record, stored_outcome
 from jobs.steps.base import StepContext, StepResult
 from portal.credentials import declared_credentials
-from portal.dbutil import begin_write
+from portal.dbutil import begin_write, commit
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, utcnow
 from portal.services import dispatch
@@ -100,10 +102,14 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
         return "missing"
     if run.status != "queued":
         return f"skipped: run is {run.status}"
+    execution = PipelineExecution(run)  # reads the grants in the same read transaction
+    problem = execution.problem()
     try:
-        transition(run, "running", worker_name=worker_name, keep_loaded=True)
+        execution.claim(worker_name, plan=problem is None)
     except IllegalTransition:
         return "skipped: claimed elsewhere"
+    if problem is not None:
+        return _finish(run, "failed", problem)
     config = current_app.config
     job_id = run.queue_job_id
     connection = dispatch.redis_connection()  # the heartbeat thread has no app context
@@ -114,7 +120,7 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
     )
     heartbeat.start()
     try:
-        status = PipelineExecution(run, heartbeat).run()
+        status = execution.run(heartbeat)
     except BaseException as error:  # RQ's job timeout, a crash: never leave it running
         db.session.rollback()
         _finish(run, "failed", f"run aborted: {type(error).__name__}: {error}")
@@ -144,14 +150,28 @@ def emit_openlineage(run_id: int) -> None:
         log.warning("run %s: OpenLineage events not delivered to %s: %s", run.uuid, url, error)
 
 
-def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **extra: Any) -> str:
+def _finish(run: MonitoringProgrammeRun, status: str, message: str | None,
+            stored: StoredStep | None = None, **extra: Any) -> str:
+    """End the run as ``status``; ``stored``, the last step's row, in the same transaction.
+
+    Returns the run's final status (another one when the reconciler or a cancel ended
+    it first: the step is then stored on its own).
+    """
     run_id = inspect(run).identity[0]  # no attribute load: the session may be expired
-    try:
+
+    def write() -> None:
         # ``run`` as loaded (a failed attempt's rollback expires it: then read again).
-        with_db_retry(lambda: transition(run, status, message=message, **extra),
-                      f"run {run_id}: finalise")
+        begin_write(keep_loaded=True)
+        if stored is not None:
+            RunLedger.store_in(stored)
+        transition(run, status, message=message, began=True, **extra)
+
+    try:
+        with_db_retry(write, f"run {run_id}: finalise")
     except IllegalTransition as error:  # the reconciler or a cancel got there first
         log.warning("run %s not finalised as %s: %s", run_id, status, error)
+        if stored is not None:
+            RunLedger(run_id, str(run_id)).store(stored)
         current = get_run(run_id)
         return current.status if current else status
     return status
@@ -160,13 +180,14 @@ def _finish(run: MonitoringProgrammeRun, status: str, message: str | None, **ext
 class PipelineExecution:
     """One run's execution inside the work horse."""
 
-    def __init__(self, run: MonitoringProgrammeRun, heartbeat: Heartbeat):
+    heartbeat: Heartbeat
+
+    def __init__(self, run: MonitoringProgrammeRun):
         self.run_row = run
         # Plain copies: reading an expired ORM attribute would open a read transaction
         # that SQLite cannot upgrade to a write while the heartbeat thread writes.
         self.run_id, self.run_uuid = run.id, run.uuid
         self.dry_run, self.run_type = run.dry_run, run.run_type
-        self.heartbeat = heartbeat
         self.ledger = RunLedger(self.run_id, self.run_uuid)
         self.config = current_app.config
         programme = run.programme
@@ -196,23 +217,49 @@ class PipelineExecution:
         self.lineage: dict[str, Any] = {"inputs": [], "outputs": [], "release": None}
         self.primary: str | None = None
         self.records: list[dict[str, Any]] = []
-        self.now: datetime = run.started_at or utcnow()
+        self.planned: list[dict[str, Any]] = []  # chosen at the claim, once found valid
+        self.step_ids: list[int] = []
+        self.first_started: datetime | None = None  # the first step, running from the claim
 
-    def run(self) -> str:
-        """Execute the selected steps and finalise the run; return its final status."""
+    def problem(self) -> str | None:
+        """Why the run cannot execute (its definitions are invalid), or None."""
         load_builtin_steps()
         problems = [("pipeline definition", e) for e in validate_pipeline(self.definition)
                     or credential_errors(self.definition)]
         problems += [("rule set", e) for e in validate_rules(self.rules_doc)]
         problems += [("pipeline definition" if e.path.startswith("$.steps") else "rule set", e)
                      for e in self.source_problems]
-        if problems:
-            what, error = problems[0]
-            return _finish(self.run_row, "failed", f"the {what} is invalid at {error}")
-        planned = select_steps(self.definition, self.run_type)
-        step_ids = with_db_retry(
-            lambda: self.ledger.record_plan(planned, self._input_summary(planned)),
-            f"run {self.run_uuid}: record the plan")
+        if not problems:
+            return None
+        what, error = problems[0]
+        return f"the {what} is invalid at {error}"
+
+    def claim(self, worker_name: str | None, *, plan: bool) -> None:
+        """queued → running in one write transaction: with ``plan``, the planned steps are
+        recorded too and the first one is running (not for a resume, whose first step
+        comes after the reused ones, nor when the worker is already stopping).
+
+        Raises:
+            IllegalTransition: the run is no longer queued (claimed elsewhere, cancelled).
+        """
+        resuming = bool(self.requested and self.requested.get("resume_from"))
+        if plan:
+            self.planned = select_steps(self.definition, self.run_type)
+        transition(self.run_row, "running", worker_name=worker_name, keep_loaded=True,
+                   input_summary=self._input_summary(self.planned if plan else []),
+                   commit=False)
+        if plan:
+            if self.planned and not resuming and not graceful.stop_requested():
+                self.first_started = self.run_row.started_at
+            self.step_ids = self.ledger.insert_plan(self.planned, self.first_started)
+        commit(keep_loaded=True)  # ``run`` carries the claim's values: nothing is re-read
+        self.now = self.run_row.started_at
+
+    def run(self, heartbeat: Heartbeat) -> str:
+        """Execute the planned steps (the run is claimed) and finalise the run; return its
+        final status."""
+        self.heartbeat = heartbeat
+        planned, step_ids = self.planned, self.step_ids
         resuming = bool(self.requested and self.requested.get("resume_from"))
         try:
             start = step_outputs.resume_into(
@@ -223,34 +270,36 @@ class PipelineExecution:
         stored: StoredStep | None = None  # the last step's row values, stored at the boundary
         for index in range(start, len(planned)):
             step = planned[index]
-            stopping = graceful.stop_requested()
-            started = utcnow()
-            boundary = self.ledger.boundary(
-                stored, None if stopping else step_ids[index], started,
-                cancel_seen=self.heartbeat.cancel_requested.is_set())
-            stored = None
-            if boundary == "gone":
-                return "abandoned: the run was ended elsewhere"
-            if boundary == "cancel":
-                return _finish(self.run_row, "cancelled", "cancelled at a step boundary",
-                               **self._final_records())
-            if stopping:
-                return graceful.hand_back(self.run_id, f"before step {step['key']}")
+            if index == 0 and self.first_started is not None:
+                started = self.first_started  # marked running by the claim
+            else:
+                stopping = graceful.stop_requested()
+                started = utcnow()
+                boundary = self.ledger.boundary(
+                    stored, None if stopping else step_ids[index], started,
+                    cancel_seen=self.heartbeat.cancel_requested.is_set())
+                stored = None
+                if boundary == "gone":
+                    return "abandoned: the run was ended elsewhere"
+                if boundary == "cancel":
+                    return _finish(self.run_row, "cancelled", "cancelled at a step boundary",
+                                   **self._final_records())
+                if stopping:
+                    return graceful.hand_back(self.run_id, f"before step {step['key']}")
             try:
-                result, stored = self._execute_step(step, index, step_ids[index], started)
+                result, stored = self._execute_step(step, index, step_ids[index], started,
+                                                    last=index == len(planned) - 1)
             except graceful.WorkerStopping as error:
                 return graceful.hand_back(self.run_id, f"({error})")
             if result.status != "succeeded":
-                if stored is not None:  # a validate step's row is stored already
-                    self.ledger.store(stored)
+                # (a validate step's row is stored already: ``stored`` is then None)
                 reason = f"step {step['key']} {result.status}: {result.message or 'no reason'}"
-                return _finish(self.run_row, result.status, reason, **self._final_records())
-        if stored is not None:
-            self.ledger.store(stored)
+                return _finish(self.run_row, result.status, reason, stored,
+                               **self._final_records())
         release = self.lineage.get("release") or {}
         # A staged candidate waits for a reviewer (portal.services.review).
         final = "awaiting_review" if release.get("staged") else "succeeded"
-        return _finish(self.run_row, final, None, **self._final_records())
+        return _finish(self.run_row, final, None, stored, **self._final_records())
 
     def _input_summary(self, planned: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -278,8 +327,12 @@ class PipelineExecution:
         )
 
     def _execute_step(self, step: dict[str, Any], ordering: int, step_id: int,
-                      started: datetime) -> tuple[StepResult, StoredStep]:
-        """Run one step (already marked running); return its result and row values."""
+                      started: datetime, *, last: bool) -> tuple[StepResult, StoredStep]:
+        """Run one step (already marked running); return its result and row values.
+
+        A step that succeeds is checkpointed for a later resume, except the ``last`` one:
+        a run resumes from one of its steps, with the outputs of the one before.
+        """
         ctx = self._context(step)
         result, attempts, extra_log = attempt_step(
             step, ctx, timeout=float(step.get("timeout_seconds")
@@ -299,7 +352,7 @@ class PipelineExecution:
             self.ledger.store(stored)  # the step row first, then its alerts
             stored = None
             self._sync_alerts(result)
-        if result.status == "succeeded":
+        if result.status == "succeeded" and not last:
             step_outputs.save(self.work_root, self.run_uuid, ordering, self.tables,
                               self.primary, self.lineage, self.records)
         return result, stored

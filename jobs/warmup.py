@@ -40,9 +40,9 @@ def rehearse_run(app: Flask) -> bool:
         OperationalError: the database cannot be reached (``run_worker`` retries).
     """
     from jobs.run_ledger import StoredStep
-    from jobs.runner import PipelineExecution, _finish, load_run, select_steps
+    from jobs.runner import PipelineExecution, _finish, load_run
     from portal.services.pipeline_spec import validate_pipeline, validate_rules
-    from portal.services.runs import new_run, transition
+    from portal.services.runs import new_run
 
     with app.app_context():
         connection = db.engine.connect()
@@ -61,17 +61,15 @@ def rehearse_run(app: Flask) -> bool:
             run = new_run(programme, run_type="full", trigger="manual", dry_run=False)
             session.commit()
             run = load_run(run.id)  # as in a horse: the run and its programme, one read
-            run = transition(run, "running", worker_name="warm-up", keep_loaded=True)
-            execution = PipelineExecution(run, heartbeat=None)  # type: ignore[arg-type]
-            planned = select_steps(execution.definition, execution.run_type)
-            ledger = execution.ledger
-            step_ids = ledger.record_plan(planned, execution._input_summary(planned))
-            started = utcnow()
-            ledger.boundary(None, step_ids[0], started)
-            stored = StoredStep(step_ids[0], "succeeded", utcnow(), 1, 0.0, 0, 0, 0, {}, None)
+            execution = PipelineExecution(run)
+            execution.problem()
+            execution.claim("warm-up", plan=True)  # claimed, planned, first step running
+            ledger, step_id = execution.ledger, execution.step_ids[0]
+            ledger.boundary(None, step_id, utcnow())  # what each later step boundary runs
+            stored = StoredStep(step_id, "succeeded", utcnow(), 1, 0.0, 0, 0, 0, {}, None)
             ledger.store(stored)
             ledger.cancel_requested()
-            _finish(execution.run_row, "succeeded", None, **execution._final_records())
+            _finish(execution.run_row, "succeeded", None, stored, **execution._final_records())
             return True
         except OperationalError:  # the database is down: the worker retries its warm-up
             raise

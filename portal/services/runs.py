@@ -250,8 +250,9 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                message: str | None = None, request_id: str | None = None,
                worker_name: str | None = None, metadata: dict[str, Any] | None = None,
                output_summary: dict[str, Any] | None = None,
-               lineage: dict[str, Any] | None = None, commit: bool = True,
-               keep_loaded: bool = False) -> MonitoringProgrammeRun:
+               lineage: dict[str, Any] | None = None,
+               input_summary: dict[str, Any] | None = None, commit: bool = True,
+               keep_loaded: bool = False, began: bool = False) -> MonitoringProgrammeRun:
     """Move ``run`` to ``to_status`` — the only way a run's status changes.
 
     The update is conditional on the status the caller saw, so a concurrent change
@@ -262,6 +263,11 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     ``keep_loaded`` (the work horse, which holds the run and its programme for the whole
     run): the commit expires nothing and ``run`` carries the values just written, so
     nothing is read again. A later transition's compare-and-set still checks the status.
+    With ``commit=False`` the caller commits, and must do so with ``keep_loaded`` too.
+
+    ``began``: the caller has begun the write transaction (``dbutil.begin_write``) and
+    written in it; the transition joins it (and a refused transition rolls it back).
+    ``input_summary``: what the run executes, stored with the claim (``running``).
 
     Raises:
         IllegalTransition: the transition is not allowed from the run's status.
@@ -273,11 +279,14 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     # The row as the caller read it: these never change once set (started_at only by
     # the claim), and the compare-and-set below re-checks the status.
     run_id, started = run.id, run.started_at
-    begin_write(keep_loaded=True)
+    if not began:
+        begin_write(keep_loaded=True)
     now = utcnow()
     values: dict[str, Any] = {"status": to_status}
     if to_status == "running":
         values.update(started_at=now, heartbeat_at=now, worker_name=worker_name)
+        if input_summary is not None:
+            values["input_summary_json"] = input_summary
     else:
         values.update(finished_at=now,
                       duration_seconds=(now - started).total_seconds() if started else 0.0)
@@ -317,11 +326,11 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                   "dry_run": run.dry_run, **(metadata or {})},
     )
     notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
+    if keep_loaded:  # the commit expires nothing: ``run`` carries what was written
+        for key, value in values.items():
+            set_committed_value(run, key, value)
     if commit:
         dbutil.commit(keep_loaded=keep_loaded)  # else ``run`` expires: read again on use
-        if keep_loaded:
-            for key, value in values.items():
-                set_committed_value(run, key, value)
     return run
 
 
