@@ -36,7 +36,7 @@ from jobs.lineage import build_lineage, canonical_sha256
 from jobs.registry import load_builtin_steps
 from jobs.run_ledger import RunLedger, StoredStep, json_safe
 from jobs.step_execution import attempt_step, step_record, stored_outcome
-from jobs.steps.base import StepContext, StepResult
+from jobs.steps.base import StepContext, StepFunc, StepResult
 from portal.credentials import declared_credentials
 from portal.dbutil import begin_write, commit
 from portal.extensions import db
@@ -91,18 +91,21 @@ def load_run(run_id: int) -> MonitoringProgrammeRun | None:
                           options=[joinedload(MonitoringProgrammeRun.programme)])
 
 
-def execute(run_id: int, *, worker_name: str | None = None) -> str:
+def execute(run_id: int, *, worker_name: str | None = None,
+            rehearsal: dict[str, StepFunc] | None = None) -> str:
     """Claim and execute run ``run_id``; return its final status or why nothing ran.
 
     A run that is no longer queued (a second delivery, a stale copy, a cancelled run)
-    is left alone.
+    is left alone. ``rehearsal`` is for the worker's warm-up only (``jobs.warmup``): the
+    functions (by step type) that stand in for the steps'; no heartbeat thread then, and
+    no OpenLineage events.
     """
     run = load_run(run_id)
     if run is None:
         return "missing"
     if run.status != "queued":
         return f"skipped: run is {run.status}"
-    execution = PipelineExecution(run)  # reads the grants in the same read transaction
+    execution = PipelineExecution(run, rehearsal)  # grants: the same read transaction
     problem = execution.problem()
     try:
         execution.claim(worker_name, plan=problem is None)
@@ -118,7 +121,8 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
         cancel_grace=float(config["RUN_CANCEL_GRACE_SECONDS"]),
         stop_job=(lambda: dispatch.stop_job(job_id, connection)) if job_id else None,
     )
-    heartbeat.start()
+    if rehearsal is None:
+        heartbeat.start()
     try:
         status = execution.run(heartbeat)
     except BaseException as error:  # RQ's job timeout, a crash: never leave it running
@@ -127,7 +131,8 @@ def execute(run_id: int, *, worker_name: str | None = None) -> str:
         raise
     finally:
         heartbeat.stop()
-    emit_openlineage(run_id)
+    if rehearsal is None:
+        emit_openlineage(run_id)
     return status
 
 
@@ -182,8 +187,10 @@ class PipelineExecution:
 
     heartbeat: Heartbeat
 
-    def __init__(self, run: MonitoringProgrammeRun):
+    def __init__(self, run: MonitoringProgrammeRun,
+                 step_functions: dict[str, StepFunc] | None = None):
         self.run_row = run
+        self.step_functions = step_functions or {}
         # Plain copies: reading an expired ORM attribute would open a read transaction
         # that SQLite cannot upgrade to a write while the heartbeat thread writes.
         self.run_id, self.run_uuid = run.id, run.uuid
@@ -335,8 +342,8 @@ class PipelineExecution:
         """
         ctx = self._context(step)
         result, attempts, extra_log = attempt_step(
-            step, ctx, timeout=float(step.get("timeout_seconds")
-                                     or self.config["STEP_TIMEOUT_SECONDS"]),
+            step, ctx, function=self.step_functions.get(step["type"]),
+            timeout=float(step.get("timeout_seconds") or self.config["STEP_TIMEOUT_SECONDS"]),
             retries=int(step.get("retries", 2)),
             retry_base_seconds=float(self.config["STEP_RETRY_BASE_SECONDS"]),
             cancel_requested=lambda: (self.heartbeat.cancel_requested.is_set()

@@ -20,7 +20,7 @@ from jobs import graceful
 from jobs.heartbeat import StepTimeout, call_with_timeout
 from jobs.registry import get_step
 from jobs.run_ledger import StoredStep, json_safe
-from jobs.steps.base import StepContext, StepError, StepResult, TransientStepError
+from jobs.steps.base import StepContext, StepError, StepFunc, StepResult, TransientStepError
 from portal.models import utcnow
 from portal.redact import mask_secrets
 from portal.services import step_logs
@@ -29,9 +29,12 @@ LOG_EXCERPT_CHARS = 4000
 
 
 def attempt_step(step: dict[str, Any], ctx: StepContext, *, timeout: float, retries: int,
-                 retry_base_seconds: float, cancel_requested: Callable[[], bool]
-                 ) -> tuple[StepResult, int, list[str]]:
+                 retry_base_seconds: float, cancel_requested: Callable[[], bool],
+                 function: StepFunc | None = None) -> tuple[StepResult, int, list[str]]:
     """Run ``step`` until it succeeds, fails for good or runs out of retries.
+
+    ``function`` stands in for the registry's function of the step's type (the worker's
+    rehearsal, ``jobs.warmup``).
 
     Returns:
         The result, the number of attempts and extra log lines (retries, a traceback).
@@ -41,7 +44,7 @@ def attempt_step(step: dict[str, Any], ctx: StepContext, *, timeout: float, retr
     """
     extra_log: list[str] = []
     attempts = 0
-    function = get_step(step["type"])
+    function = function or get_step(step["type"])
     while True:
         attempts += 1
         try:

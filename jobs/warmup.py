@@ -1,76 +1,93 @@
-"""A run's database work rehearsed once in the worker parent, then rolled back.
+"""A run rehearsed in the worker before any real one, then rolled back.
 
-Every work horse is a fresh fork of the worker. Whatever the parent has not done
-before forking, each horse does again for every job: above all SQLAlchemy compiling
-the statements of a run (the claim, the expired-attribute and relationship loads, the
-programme summary, the step ledger, the final transition, the alert and audit rows),
-a millisecond or two each. :func:`rehearse_run` takes a throw-away programme through
-queued → running → succeeded with the real functions, inside one outer transaction
-that is rolled back, so the parent's compiled cache holds every statement of a run
-and each horse only executes them. Nothing is committed; the rehearsal's session
-never leaves this function (SQLAlchemy's "join a session into an external
-transaction" recipe: the functions' commits only release savepoints).
+Every work horse is a fresh fork of the worker. Whatever has not been done before the
+fork is done again for every job: above all SQLAlchemy compiling the statements of a
+run, a millisecond or two each, in the worker parent (inherited by every horse). And
+in the horse itself, the first pass through any code writes to the memory it shares
+with its parent (reference counts), so the kernel copies each page touched, and the
+caches are cold: measured, a horse's first run took twice as long as its second.
+
+:func:`rehearse_run` therefore takes a throw-away programme's run through the real
+:func:`jobs.runner.execute` — load, validation, claim with the plan, a step boundary,
+two steps (stand-ins that do nothing), the final transition with the lineage record —
+inside one outer transaction that is rolled back. Nothing is committed; the rehearsal's
+session never leaves this function (SQLAlchemy's "join a session into an external
+transaction" recipe: the functions' commits only release savepoints), and the files the
+run writes under WORK_ROOT are removed.
+
+The worker parent rehearses once at start. A standby horse (``jobs.worker``) rehearses
+again while it waits for its job: on PostgreSQL in the real database; on SQLite in a
+private database with the same schema (:func:`scratch_database`), because a rehearsal
+holds the write lock, and a read transaction elsewhere that tried to write meanwhile
+would fail at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from jobs.steps.base import StepContext, StepResult
 from portal.extensions import db
-from portal.models import MonitoringProgramme, utcnow
+from portal.models import MonitoringProgramme
 
 log = logging.getLogger(__name__)
 
-#: The step type the rehearsal plans (never executed): any registered type will do.
-REHEARSAL_STEP = {"key": "warm-up", "type": "ingest.csv", "params": {"source": "warm-up.csv"}}
+#: The rehearsal's steps: a type that needs no source (their function is a stand-in).
+REHEARSAL_STEPS = [{"key": f"warm-up-{n}", "type": "transform.exclude_rejected", "params": {}}
+                   for n in (1, 2)]
 
 
-def rehearse_run(app: Flask) -> bool:
-    """Rehearse a run's database statements and roll everything back.
+def _stand_in(ctx: StepContext) -> StepResult:  # noqa: ARG001 — a step function's API
+    return StepResult(status="succeeded")
+
+
+def rehearse_run(app: Flask, engine: Engine | None = None) -> bool:
+    """Execute a throw-away run for real and roll everything back.
+
+    Args:
+        app: the portal.
+        engine: the database to rehearse in (default: the app's).
 
     Returns:
-        True when the rehearsal completed; a failure is logged and only costs speed.
+        True when the rehearsed run succeeded; a failure is logged and only costs speed.
 
     Raises:
         OperationalError: the database cannot be reached (``run_worker`` retries).
     """
-    from jobs.run_ledger import StoredStep
-    from jobs.runner import PipelineExecution, _finish, load_run
-    from portal.services.pipeline_spec import validate_pipeline, validate_rules
+    from jobs.runner import execute
     from portal.services.runs import new_run
 
+    work_dir = None
     with app.app_context():
-        connection = db.engine.connect()
+        connection = (engine or db.engine).connect()
         outer = connection.begin()
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
         db.session.registry.set(session)
         try:
             programme = MonitoringProgramme(
                 code=f"WARMUP-{uuid.uuid4().hex[:12]}", title="worker warm-up (rolled back)",
-                pipeline_definition_json={"steps": [REHEARSAL_STEP]},
+                pipeline_definition_json={"steps": REHEARSAL_STEPS},
                 data_quality_rules_json={"rules": []})
             session.add(programme)
             session.flush()
-            validate_pipeline(programme.pipeline_definition_json)
-            validate_rules(programme.data_quality_rules_json)
             run = new_run(programme, run_type="full", trigger="manual", dry_run=False)
             session.commit()
-            run = load_run(run.id)  # as in a horse: the run and its programme, one read
-            execution = PipelineExecution(run)
-            execution.problem()
-            execution.claim("warm-up", plan=True)  # claimed, planned, first step running
-            ledger, step_id = execution.ledger, execution.step_ids[0]
-            ledger.boundary(None, step_id, utcnow())  # what each later step boundary runs
-            stored = StoredStep(step_id, "succeeded", utcnow(), 1, 0.0, 0, 0, 0, {}, None)
-            ledger.store(stored)
-            ledger.cancel_requested()
-            _finish(execution.run_row, "succeeded", None, stored, **execution._final_records())
-            return True
+            run_id, work_dir = run.id, Path(app.config["WORK_ROOT"]) / run.uuid
+            status = execute(run_id, worker_name="warm-up",
+                             rehearsal={step["type"]: _stand_in for step in REHEARSAL_STEPS})
+            if status != "succeeded":
+                log.warning("worker warm-up: the rehearsed run ended %s", status)
+            return status == "succeeded"
         except OperationalError:  # the database is down: the worker retries its warm-up
             raise
         except Exception as error:  # noqa: BLE001 — an optimisation: never stop the worker
@@ -82,31 +99,70 @@ def rehearse_run(app: Flask) -> bool:
             db.session.registry.clear()
             outer.rollback()
             connection.close()
+            if work_dir is not None:
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+
+_scratch: Engine | None = None
+
+
+def scratch_database(app: Flask) -> Engine:
+    """A private SQLite database with the portal's schema, for this worker's rehearsals.
+
+    Created once per worker process (in a temporary folder removed when it exits),
+    configured as the app's database is; forked horses reopen it.
+    """
+    global _scratch
+    if _scratch is None:
+        from portal import configure_sqlite_engine
+
+        folder = tempfile.mkdtemp(prefix="programme-ops-rehearsal-")
+        atexit.register(shutil.rmtree, folder, True)
+        engine = create_engine(f"sqlite:///{folder}/rehearsal.sqlite3")
+        configure_sqlite_engine(engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
+        db.metadata.create_all(engine)
+        _scratch = engine
+    return _scratch
+
+
+def warm_worker(app: Flask) -> None:
+    """In the worker parent, before any fork: rehearse a run (and compile its statements)."""
+    with app.app_context():
+        rehearse_run(app)
+        if db.engine.dialect.name == "sqlite":
+            rehearse_run(app, scratch_database(app))
+            scratch_database(app).dispose()
+        db.engine.dispose()
 
 
 def warm_horse(app: Flask) -> None:
     """Ready a standby work horse (``jobs.worker``) for the run it is about to get.
 
-    A fresh fork copies each page of the parent it touches, and opens its database
-    connection on first use; done while waiting, neither delays the job. On PostgreSQL
-    this is the full rolled-back rehearsal. On SQLite it only reads (the statements a
-    run starts with, with ids no row has): a rehearsal would hold SQLite's single write
-    lock, and a read transaction that then tried to write elsewhere would fail at once.
+    Done while it waits, none of this delays the job: it connects to the database and
+    rehearses a run (on SQLite in the scratch database, then reads what a run starts with
+    from the real one, with ids no row has: that connects too, and takes no lock).
     """
-    if db.engine.dialect.name != "sqlite":
-        rehearse_run(app)
-        return
     from jobs.run_ledger import RunLedger
     from jobs.runner import load_run
-    from portal.services.pipeline_spec import validate_pipeline, validate_rules
+    from portal.dbutil import begin_write, commit
     from portal.services.shared_folders import granted_folders
 
+    if db.engine.dialect.name == "sqlite":
+        scratch = scratch_database(app)
+        scratch.dispose(close=False)  # the parent's connections stay the parent's
+        rehearse_run(app, scratch)
+    else:
+        rehearse_run(app)
     with app.app_context():
         try:
             load_run(0)
             granted_folders(0, app.config["DATA_ROOT"])
-            RunLedger(0, "warm-up").cancel_requested()
-            validate_pipeline({"steps": [REHEARSAL_STEP]})
-            validate_rules({"rules": []})
+            ledger = RunLedger(0, "warm-up")
+            ledger.cancel_requested()
+            if db.engine.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE takes the lock
+                for _ in range(2):
+                    begin_write(keep_loaded=True)
+                    ledger.cancel_requested()
+                    commit(keep_loaded=True)
         finally:
             db.session.remove()

@@ -44,13 +44,14 @@ from collections.abc import Sequence
 from flask import Flask
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobs import graceful, tasks
 from jobs.registry import load_builtin_steps
-from jobs.warmup import rehearse_run, warm_horse
+from jobs.warmup import warm_horse, warm_worker
 from portal.extensions import db
 from portal.services.dispatch import QUEUES, get_queue, redis_connection
 
@@ -170,13 +171,21 @@ class PortalWorker(Worker):
         job_id, queue_name, execution_id = message.decode().split()
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = job_id
-        # What RQ's SpawnWorker does in its horse: the job, queue and execution by id.
-        job = self.job_class.fetch(job_id, connection=self.connection,
-                                   serializer=self.serializer)
+        # What RQ's SpawnWorker does in its horse: the job, queue and execution by id
+        # (both hashes read in one round trip).
+        job = self.job_class(job_id, connection=self.connection, serializer=self.serializer)
+        execution = Execution(id=execution_id, job_id=job_id, connection=self.connection)
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.hgetall(job.key)
+            pipe.hgetall(execution.key)
+            job_hash, execution_hash = pipe.execute()
+        if not job_hash or not execution_hash:
+            raise NoSuchJobError(f"job {job_id} or its execution {execution_id} is gone")
+        job.restore(job_hash)
+        execution.restore(execution_hash)
         queue = self.queue_class(queue_name, connection=self.connection,
                                  job_class=self.job_class, serializer=self.serializer,
                                  death_penalty_class=self.death_penalty_class)
-        execution = Execution.fetch(execution_id, job.id, connection=self.connection)
         execution._job = job
         self.executions.clear()
         self.execution = execution
@@ -236,9 +245,7 @@ def warm_up(app: Flask) -> None:
     from jobs import runner  # noqa: F401
 
     load_builtin_steps()
-    with app.app_context():
-        rehearse_run(app)  # every statement of a run, compiled once here
-        db.engine.dispose()
+    warm_worker(app)  # every statement of a run, compiled once here
     # Everything loaded so far lives as long as the worker: keep it out of the cyclic
     # garbage collector, so a horse's collections do not touch (and copy) its pages.
     gc.collect()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
 from config import CONFIGS
@@ -134,10 +134,12 @@ def _configure_sqlite(app: Flask) -> None:
     """
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
-    timeout_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
     with app.app_context():
-        engine = db.engine
+        configure_sqlite_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
+
+def configure_sqlite_engine(engine: Engine, timeout_ms: int) -> None:
+    """The app's SQLite settings on ``engine`` (also the worker's rehearsal database)."""
     @event.listens_for(engine, "connect")
     def set_sqlite_pragmas(dbapi_connection, connection_record):  # noqa: ARG001
         dbapi_connection.isolation_level = None

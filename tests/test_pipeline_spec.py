@@ -57,3 +57,38 @@ def test_a_lazy_ingest_may_only_be_followed_by_batched_validation():
                                                 "type": "compute.species_richness"}]}) == []
     bad = validate_pipeline({"steps": [{**ingest, "params": {"source": "b.csv", "lazy": "yes"}}]})
     assert bad and bad[0].path == "$.steps[0].params.lazy"
+
+
+def test_validation_gives_exactly_the_published_schemas_errors():
+    """Each step is checked against its own type's params only (fast); the errors, paths
+    and messages are those of the schema the API publishes, which says it with an if/then
+    per step type."""
+    from jsonschema import Draft202012Validator
+
+    from jobs.registry import load_builtin_steps
+    from portal.services.pipeline_spec import STEP_TYPES, _validator, pipeline_schema
+
+    load_builtin_steps()
+    published = Draft202012Validator(pipeline_schema())
+    _, fast = _validator("pipeline")
+    every_type = [{"key": f"k{index}", "type": name, "params": {"unexpected": 1}}
+                  for index, name in enumerate(sorted(STEP_TYPES))]
+    documents = [
+        {"steps": [INGEST, {"key": "validate", "type": "validate.rules"}]},
+        {"steps": [{**INGEST, "params": {"source": 3, "x": 1}}]},
+        {"steps": [{"key": "f", "type": "transform.filter", "params": {"condition": 5}},
+                   "not a step", 3, {"type": ["a list"]}, {"key": "n", "type": "no.such"}]},
+        {"steps": [{"key": "Bad Key", "type": "ingest.csv", "params": []}], "extra": 1},
+        {"steps": "not a list"}, [], None,
+        {"steps": every_type},
+        {"steps": [{"key": "t", "type": "compute.trend", "params": {"bogus": True},
+                    "retries": -1}] * 51},
+    ]
+
+    def errors(validator, document):
+        return sorted((list(map(str, e.absolute_path)), e.message)
+                      for e in validator.iter_errors(document))
+
+    for document in documents:
+        assert errors(fast, document) == errors(published, document), document
+    assert len(errors(fast, {"steps": every_type})) >= len(STEP_TYPES)  # each type checked

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -438,10 +438,38 @@ def _json_path(parts: Any) -> str:
     return path
 
 
-_VALIDATORS: dict[tuple, Draft202012Validator] = {}
+class _PipelineValidator:
+    """The pipeline schema's verdict, each step's params checked against its own type's
+    schema only.
+
+    The schema says this with one ``if``/``then`` per step type, which a validator
+    evaluates for every step against every type; checking the one that applies gives the
+    same errors (paths included) in a fraction of the time.
+    """
+
+    def __init__(self, schema: dict[str, Any]):
+        schema = copy.deepcopy(schema)
+        variants = schema["properties"]["steps"]["items"].pop("allOf")
+        self.envelope = Draft202012Validator(schema)
+        self.by_type = {variant["if"]["properties"]["type"]["const"]:
+                        Draft202012Validator(variant["then"]) for variant in variants}
+
+    def iter_errors(self, definition: Any) -> Iterator[Any]:
+        """Every schema error of ``definition`` (jsonschema's ValidationError)."""
+        yield from self.envelope.iter_errors(definition)
+        steps = definition.get("steps") if isinstance(definition, dict) else None
+        for index, step in enumerate(steps if isinstance(steps, list) else []):
+            kind = step.get("type") if isinstance(step, dict) else None
+            validator = self.by_type.get(kind) if isinstance(kind, str) else None
+            for error in validator.iter_errors(step) if validator else ():
+                error.path.extendleft((index, "steps"))  # where it is in the definition
+                yield error
 
 
-def _validator(kind: str) -> tuple[tuple, Draft202012Validator]:
+_VALIDATORS: dict[tuple, Any] = {}
+
+
+def _validator(kind: str) -> tuple[tuple, Any]:
     """The ``pipeline`` or ``rules`` schema's validator, and its key.
 
     Built once for the step and rule types declared now, and keyed on them (names and
@@ -454,8 +482,9 @@ def _validator(kind: str) -> tuple[tuple, Draft202012Validator]:
     if validator is None:
         for stale in [k for k in _VALIDATORS if k[0] == kind]:
             del _VALIDATORS[stale]
-        schema = pipeline_schema() if kind == "pipeline" else rules_schema()
-        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+        validator = _VALIDATORS[key] = (_PipelineValidator(pipeline_schema())
+                                        if kind == "pipeline"
+                                        else Draft202012Validator(rules_schema()))
     return key, validator
 
 
@@ -466,7 +495,7 @@ _VERDICTS_MAX = 512
 
 
 def _remembered(kind: str, document: Any,
-                validate: Callable[[Any, Draft202012Validator], list[SpecError]]
+                validate: Callable[[Any, Any], list[SpecError]]
                 ) -> list[SpecError]:
     """``validate(document, validator)``, or its verdict on an identical document."""
     key, validator = _validator(kind)
@@ -483,9 +512,9 @@ def _remembered(kind: str, document: Any,
     return list(verdict)
 
 
-def _validate(document: Any, schema: dict[str, Any] | Draft202012Validator) -> list[SpecError]:
-    validator = schema if isinstance(schema, Draft202012Validator) \
-        else Draft202012Validator(schema)
+def _validate(document: Any, schema: Any) -> list[SpecError]:
+    """``schema``: a JSON Schema, or a validator (anything with ``iter_errors``)."""
+    validator = schema if hasattr(schema, "iter_errors") else Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
     return [SpecError(_json_path(error.absolute_path), _message(error)) for error in errors]
 
@@ -547,7 +576,7 @@ def validate_pipeline(definition: Any) -> list[SpecError]:
     return _remembered("pipeline", definition, _pipeline_problems)
 
 
-def _pipeline_problems(definition: Any, validator: Draft202012Validator) -> list[SpecError]:
+def _pipeline_problems(definition: Any, validator: _PipelineValidator) -> list[SpecError]:
     definition, retired = _without_retired(definition)
     errors = retired + _validate(definition, validator)
     return errors or (_repeated(definition["steps"], "steps", "key", "step key")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -210,11 +210,14 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
             run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run,
                           user=user, scheduled_for=scheduled_for, request_id=request_id)
             job = (run.id, run.queue_job_id, run.queue_name or "high", run.uuid)
-            db.session.commit()
+            # The new run stays loaded (the caller shows or redirects to it); the programme
+            # is read again, its latest-run summary having been updated by a statement.
+            dbutil.commit(keep_loaded=True)
+            db.session.expire(programme)
     except IntegrityError as error:
         raise Conflict("a run already exists for this scheduled slot",
                        field="scheduled_for") from error
-    return _result(run, _enqueue(*job))  # the values read before the commit: no re-read
+    return _result(run, _enqueue(*job))
 
 
 @contextmanager
@@ -340,15 +343,23 @@ def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
             .values(**values))
 
 
+_STEP = MonitoringProgrammeRunStep.__table__.c
+#: Built once: a run's last transaction should not rebuild (and re-key) its statements.
+_RUNNING = _STEP.status == "running"
+_CLOSE_STEPS = (
+    update(MonitoringProgrammeRunStep.__table__)
+    .where(_STEP.run_id == bindparam("closed_run"), _STEP.status.in_(("running", "pending")))
+    .values(status=case((_RUNNING, bindparam("interrupted_as", type_=_STEP.status.type)),
+                        else_="skipped"),
+            finished_at=case((_RUNNING, bindparam("closed_at", type_=_STEP.finished_at.type)),
+                             else_=_STEP.finished_at)))
+
+
 def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
     """A finished run leaves no step running or pending."""
-    step = MonitoringProgrammeRunStep.__table__.c
-    interrupted = "cancelled" if final_status == "cancelled" else "failed"
-    running = step.status == "running"
-    db.session.execute(update(MonitoringProgrammeRunStep.__table__)
-                       .where(step.run_id == run_id, step.status.in_(("running", "pending")))
-                       .values(status=case((running, interrupted), else_="skipped"),
-                               finished_at=case((running, now), else_=step.finished_at)))
+    db.session.execute(_CLOSE_STEPS, {
+        "closed_run": run_id, "closed_at": now,
+        "interrupted_as": "cancelled" if final_status == "cancelled" else "failed"})
 
 
 def cancel_run(run: MonitoringProgrammeRun, user: Any,
