@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import joinedload
 
 from jobs import graceful, step_outputs
@@ -52,6 +52,7 @@ from portal.services.shared_folders import (
     namespace,
     source_problems,
 )
+from portal.services.source_paths import SHARED_PREFIX, iter_sources
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,13 @@ def select_steps(definition: dict[str, Any], run_type: str) -> list[dict[str, An
     return steps[: last + 1]
 
 
+#: Built once (its options are not re-made and re-keyed for every run).
+_LOAD_RUN = (select(MonitoringProgrammeRun)
+             .options(joinedload(MonitoringProgrammeRun.programme))
+             .where(MonitoringProgrammeRun.id == bindparam("run_id"))
+             .execution_options(populate_existing=True))
+
+
 def load_run(run_id: int) -> MonitoringProgrammeRun | None:
     """The run to execute and its programme, in one read.
 
@@ -87,8 +95,7 @@ def load_run(run_id: int) -> MonitoringProgrammeRun | None:
     ledger's commits write Core statements only, and the final transition's
     compare-and-set still finds a run that someone else ended meanwhile.
     """
-    return db.session.get(MonitoringProgrammeRun, run_id, populate_existing=True,
-                          options=[joinedload(MonitoringProgrammeRun.programme)])
+    return db.session.scalars(_LOAD_RUN, {"run_id": run_id}).one_or_none()
 
 
 def execute(run_id: int, *, worker_name: str | None = None,
@@ -211,7 +218,12 @@ class PipelineExecution:
         # Read once at run start: a grant revoked mid-run takes effect at the next run.
         self.namespace = namespace(self.config["DATA_ROOT"], programme.code)
         self.licence = (programme.licence or "").strip() or None
-        grants = granted_paths(programme.id)
+        # Only a definition that names a shared folder reads the grants (one query less);
+        # without them no step can reach any shared folder.
+        grants = (granted_paths(programme.id)
+                  if any(source.startswith(SHARED_PREFIX)
+                         for _, source in iter_sources(self.definition, self.rules_doc))
+                  else {})
         self.shared_folders = granted_folders(programme.id, self.config["DATA_ROOT"], grants)
         self.source_problems = source_problems(programme.id, self.definition, self.rules_doc,
                                                grants)
@@ -306,7 +318,8 @@ class PipelineExecution:
         release = self.lineage.get("release") or {}
         # A staged candidate waits for a reviewer (portal.services.review).
         final = "awaiting_review" if release.get("staged") else "succeeded"
-        return _finish(self.run_row, final, None, stored, **self._final_records())
+        return _finish(self.run_row, final, None, stored, steps_closed=True,
+                       **self._final_records())
 
     def _input_summary(self, planned: list[dict[str, Any]]) -> dict[str, Any]:
         return {

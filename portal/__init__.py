@@ -13,6 +13,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
 from config import CONFIGS
+from portal import dbutil
 from portal.extensions import csrf, db, htmx, login_manager, migrate
 
 
@@ -51,6 +52,7 @@ def create_app(config_name: str | None = None, test_config: dict[str, Any] | Non
     request_guards.init_app(app)  # before the blueprints: it bounds the <int:> converter
     _configure_sqlite(app)
     _configure_pool_ping(app)
+    _track_writes(app)
 
     from portal import errors, security
     from portal.admin import bp as admin_bp
@@ -122,6 +124,34 @@ def _configure_pool_ping(app: Flask) -> None:
             raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
         if not alive:
             raise DisconnectionError("pooled connection failed its ping")
+
+
+def _track_writes(app: Flask) -> None:
+    """Note on a PostgreSQL connection when its transaction may have written.
+
+    ``dbutil.begin_write`` lets a transaction that has only read go on as a write
+    transaction; anything but a plain SELECT counts as a write (DML, DDL, a CTE, a
+    function called through text, and a SELECT that locks rows: FOR UPDATE / SHARE).
+    The mark goes when the transaction ends, or when the pool resets the connection.
+    """
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def note_write(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if statement.lstrip()[:6].upper() != "SELECT" or " FOR " in statement[-160:].upper():
+            connection.info[dbutil.WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def transaction_ended(connection):
+        connection.info.pop(dbutil.WROTE, None)
+
+    @event.listens_for(engine, "reset")
+    def connection_reset(dbapi_connection, connection_record, reset_state):  # noqa: ARG001
+        connection_record.info.pop(dbutil.WROTE, None)
 
 
 def _configure_sqlite(app: Flask) -> None:

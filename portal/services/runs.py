@@ -255,7 +255,8 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                output_summary: dict[str, Any] | None = None,
                lineage: dict[str, Any] | None = None,
                input_summary: dict[str, Any] | None = None, commit: bool = True,
-               keep_loaded: bool = False, began: bool = False) -> MonitoringProgrammeRun:
+               keep_loaded: bool = False, began: bool = False,
+               steps_closed: bool = False) -> MonitoringProgrammeRun:
     """Move ``run`` to ``to_status`` — the only way a run's status changes.
 
     The update is conditional on the status the caller saw, so a concurrent change
@@ -271,6 +272,8 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     ``began``: the caller has begun the write transaction (``dbutil.begin_write``) and
     written in it; the transition joins it (and a refused transition rolls it back).
     ``input_summary``: what the run executes, stored with the claim (``running``).
+    ``steps_closed``: the caller has stored the end of every step (the runner, when the
+    run succeeds), so none is left running or pending to close.
 
     Raises:
         IllegalTransition: the transition is not allowed from the run's status.
@@ -299,7 +302,9 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
             values["output_summary_json"] = output_summary
         if lineage is not None:
             values["lineage_json"] = lineage
-    result = db.session.execute(_compare_and_set(run_id, from_status, values))
+    result = db.session.execute(_compare_and_set(values), {
+        "cas_run": run_id, "cas_from": from_status,
+        **{f"cas_{key}": value for key, value in values.items()}})
     if result.rowcount != 1:
         db.session.rollback()
         current = get_run(run_id)
@@ -313,7 +318,8 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     else:
         programme_summary.run_status_changed(run.id, run.programme_id, to_status)
     if to_status in FINAL_STATUSES:
-        _close_steps(run.id, to_status, now)
+        if not steps_closed:
+            _close_steps(run.id, to_status, now)
         if to_status == "awaiting_review":  # the candidate row, in this transaction
             from portal.services.review import candidate_staged
 
@@ -337,10 +343,22 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     return run
 
 
-def _compare_and_set(run_id: int, from_status: str, values: dict[str, Any]):
-    runs = MonitoringProgrammeRun.__table__  # Core: no ORM session to synchronise
-    return (update(runs).where(runs.c.id == run_id, runs.c.status == from_status)
-            .values(**values))
+_COMPARE_AND_SET: dict[tuple[str, ...], Any] = {}
+
+
+def _compare_and_set(values: dict[str, Any]):
+    """``UPDATE runs SET <values> WHERE id = :cas_run AND status = :cas_from``, built once
+    for each set of columns (Core: no ORM session to synchronise)."""
+    columns = tuple(sorted(values))
+    statement = _COMPARE_AND_SET.get(columns)
+    if statement is None:
+        runs = MonitoringProgrammeRun.__table__
+        statement = _COMPARE_AND_SET[columns] = (
+            update(runs)
+            .where(runs.c.id == bindparam("cas_run"), runs.c.status == bindparam("cas_from"))
+            .values({name: bindparam(f"cas_{name}", type_=runs.c[name].type)
+                     for name in columns}))
+    return statement
 
 
 _STEP = MonitoringProgrammeRunStep.__table__.c
