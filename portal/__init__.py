@@ -147,7 +147,8 @@ def _track_writes(app: Flask) -> None:
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def transaction_ended(connection):
-        connection.info.pop(dbutil.WROTE, None)
+        if not connection.invalidated:  # a lost connection's record is reset by the pool
+            connection.info.pop(dbutil.WROTE, None)
 
     @event.listens_for(engine, "reset")
     def connection_reset(dbapi_connection, connection_record, reset_state):  # noqa: ARG001
