@@ -215,6 +215,7 @@ class PipelineExecution:
         if self.requested:
             self.definition = self.requested["definition"]
             self.rules_doc = self.requested["rules"]
+        self.resuming = bool(self.requested and self.requested.get("resume_from"))
         # Read once at run start: a grant revoked mid-run takes effect at the next run.
         self.namespace = namespace(self.config["DATA_ROOT"], programme.code)
         self.licence = (programme.licence or "").strip() or None
@@ -261,14 +262,13 @@ class PipelineExecution:
         Raises:
             IllegalTransition: the run is no longer queued (claimed elsewhere, cancelled).
         """
-        resuming = bool(self.requested and self.requested.get("resume_from"))
         if plan:
             self.planned = select_steps(self.definition, self.run_type)
         transition(self.run_row, "running", worker_name=worker_name, keep_loaded=True,
                    input_summary=self._input_summary(self.planned if plan else []),
                    commit=False)
         if plan:
-            if self.planned and not resuming and not graceful.stop_requested():
+            if self.planned and not self.resuming and not graceful.stop_requested():
                 self.first_started = self.run_row.started_at
             self.step_ids = self.ledger.insert_plan(self.planned, self.first_started)
         commit(keep_loaded=True)  # ``run`` carries the claim's values: nothing is re-read
@@ -279,10 +279,9 @@ class PipelineExecution:
         final status."""
         self.heartbeat = heartbeat
         planned, step_ids = self.planned, self.step_ids
-        resuming = bool(self.requested and self.requested.get("resume_from"))
         try:
             start = step_outputs.resume_into(
-                self, planned, self.ledger.step_rows() if resuming else [])
+                self, planned, self.ledger.step_rows() if self.resuming else [])
         except step_outputs.OutputsUnavailable as error:
             return _finish(self.run_row, "failed", f"cannot resume: {error}")
         self.work_dir.mkdir(parents=True, exist_ok=True)

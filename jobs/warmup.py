@@ -157,12 +157,14 @@ def warm_horse(app: Flask) -> None:
         try:
             load_run(0)
             granted_folders(0, app.config["DATA_ROOT"])
-            ledger = RunLedger(0, "warm-up")
-            ledger.cancel_requested()
-            if db.engine.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE takes the lock
+            RunLedger(0, "warm-up").cancel_requested()
+            # The rehearsal's transactions are savepoints on one connection: go through
+            # real ones too (checkout, BEGIN, a read, COMMIT). Not on SQLite, where
+            # BEGIN IMMEDIATE would take the lock.
+            if db.engine.dialect.name != "sqlite":
                 for _ in range(2):
                     begin_write(keep_loaded=True)
-                    ledger.cancel_requested()
+                    load_run(0)
                     commit(keep_loaded=True)
         finally:
             db.session.remove()
