@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from jobs.dbretry import with_db_retry
-from portal.dbutil import begin_write, commit
+from portal.dbutil import Write, begin_write, commit
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, MonitoringProgrammeRunStep
 
@@ -111,8 +111,6 @@ class RunLedger:
         """
         def write() -> str:
             begin_write(keep_loaded=True)
-            if stored is not None:
-                self.store_in(stored)
             row = db.session.execute(_BOUNDARY, {"run_id": self.run_id}).first()
             if row is None or row.status != "running":
                 verdict = "gone"
@@ -120,10 +118,12 @@ class RunLedger:
                 verdict = "cancel"
             else:
                 verdict = "go"
+            # The writes go with the commit (on PostgreSQL one round trip). Core
+            # statements only: nothing loaded changed.
+            writes = [] if stored is None else [self.store_write(stored)]
             if verdict == "go" and next_step is not None:
-                db.session.execute(_START_STEP, {"step_id": next_step,
-                                                 "started_at": started_at})
-            commit(keep_loaded=True)  # Core statements only: nothing loaded changed
+                writes.append((_START_STEP, {"step_id": next_step, "started_at": started_at}))
+            commit(keep_loaded=True, writes=writes)
             return verdict
 
         return with_db_retry(write, f"run {self.run_uuid}: step boundary")
@@ -133,15 +133,15 @@ class RunLedger:
         (a validate step, whose alerts come next): one short write."""
         def write() -> None:
             begin_write(keep_loaded=True)
-            self.store_in(stored)
-            commit(keep_loaded=True)  # Core statements only: nothing loaded changed
+            # Core statements only: nothing loaded changed
+            commit(keep_loaded=True, writes=[self.store_write(stored)])
 
         with_db_retry(write, f"run {self.run_uuid}: store step {stored.step_id}")
 
     @staticmethod
-    def store_in(stored: StoredStep) -> None:
-        """Store the step that just ended in the caller's write transaction."""
-        db.session.execute(_STORE_STEP, stored.params())
+    def store_write(stored: StoredStep) -> Write:
+        """The write that stores the step that just ended (``dbutil.commit(writes=)``)."""
+        return _STORE_STEP, stored.params()
 
     def cancel_requested(self) -> bool:
         """Whether an operator asked to cancel the run (read now, outside a write)."""

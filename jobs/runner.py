@@ -38,7 +38,7 @@ from jobs.run_ledger import RunLedger, StoredStep, json_safe
 from jobs.step_execution import attempt_step, step_record, stored_outcome
 from jobs.steps.base import StepContext, StepFunc, StepResult
 from portal.credentials import declared_credentials
-from portal.dbutil import begin_write, commit
+from portal.dbutil import begin_write
 from portal.extensions import db
 from portal.models import MonitoringProgrammeRun, utcnow
 from portal.services import dispatch
@@ -134,7 +134,8 @@ def execute(run_id: int, *, worker_name: str | None = None,
         status = execution.run(heartbeat)
     except BaseException as error:  # RQ's job timeout, a crash: never leave it running
         db.session.rollback()
-        _finish(run, "failed", f"run aborted: {type(error).__name__}: {error}")
+        if rehearsal is None:  # a rehearsal is rolled back whole (jobs.warmup)
+            _finish(run, "failed", f"run aborted: {type(error).__name__}: {error}")
         raise
     finally:
         heartbeat.stop()
@@ -173,10 +174,8 @@ def _finish(run: MonitoringProgrammeRun, status: str, message: str | None,
 
     def write() -> None:
         # ``run`` as loaded (a failed attempt's rollback expires it: then read again).
-        begin_write(keep_loaded=True)
-        if stored is not None:
-            RunLedger.store_in(stored)
-        transition(run, status, message=message, began=True, **extra)
+        transition(run, status, message=message,
+                   writes=[] if stored is None else [RunLedger.store_write(stored)], **extra)
 
     try:
         with_db_retry(write, f"run {run_id}: finalise")
@@ -262,17 +261,21 @@ class PipelineExecution:
         Raises:
             IllegalTransition: the run is no longer queued (claimed elsewhere, cancelled).
         """
+        now = utcnow()
+        begin_write(keep_loaded=True)  # (goes on with the read of the run, on PostgreSQL)
         if plan:
+            # The plan first, whose ids are read back; the claim's compare-and-set then
+            # decides (a refused claim rolls the plan back), and its last writes go with
+            # the commit.
             self.planned = select_steps(self.definition, self.run_type)
+            if self.planned and not self.resuming and not graceful.stop_requested():
+                self.first_started = now
+            self.step_ids = self.ledger.insert_plan(self.planned, self.first_started)
+        # ``run`` carries the claim's values: nothing is re-read
         transition(self.run_row, "running", worker_name=worker_name, keep_loaded=True,
                    input_summary=self._input_summary(self.planned if plan else []),
-                   commit=False)
-        if plan:
-            if self.planned and not self.resuming and not graceful.stop_requested():
-                self.first_started = self.run_row.started_at
-            self.step_ids = self.ledger.insert_plan(self.planned, self.first_started)
-        commit(keep_loaded=True)  # ``run`` carries the claim's values: nothing is re-read
-        self.now = self.run_row.started_at
+                   began=True, at=now)
+        self.now = now
 
     def run(self, heartbeat: Heartbeat) -> str:
         """Execute the planned steps (the run is claimed) and finalise the run; return its

@@ -20,6 +20,11 @@ again while it waits for its job: on PostgreSQL in the real database; on SQLite 
 private database with the same schema (:func:`scratch_database`), because a rehearsal
 holds the write lock, and a read transaction elsewhere that tried to write meanwhile
 would fail at once.
+
+A standby's readying never delays its job: it looks for the job between its phases and
+at each rehearsed step, and when the job is there it stops readying (the rehearsal rolls
+back as always) and runs it. A job that arrives as a horse is being readied therefore
+waits for at most one phase, a few milliseconds, not for the whole rehearsal.
 """
 
 from __future__ import annotations
@@ -29,24 +34,56 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from jobs.steps.base import StepResult
 from portal.extensions import db
-from portal.models import MonitoringProgramme
+from portal.models import MonitoringProgramme, MonitoringProgrammeRun
+from portal.models.base import new_uuid
 
 log = logging.getLogger(__name__)
+
+
+class JobArrived(BaseException):
+    """A standby's job arrived while it was readying itself: stop, and run the job.
+
+    A BaseException, like a timeout, so no step or rehearsal handler takes it for a
+    failure to record; the rehearsal's outer transaction is rolled back as always.
+    """
+
+
+def _no_job() -> bool:
+    return False
+
+
+#: In a standby horse while it readies itself: whether its job has arrived.
+_job_waiting: Callable[[], bool] = _no_job
+
+
+def _stop_if_job_arrived() -> None:
+    if _job_waiting():
+        raise JobArrived
+
+
+def _stand_in(ctx) -> StepResult:  # noqa: ARG001 — a step function's signature
+    _stop_if_job_arrived()
+    return StepResult(status="succeeded")
+
 
 #: The rehearsal's steps: a type that needs no source (their function is a stand-in).
 REHEARSAL_STEPS = [{"key": f"warm-up-{n}", "type": "transform.exclude_rejected", "params": {}}
                    for n in (1, 2)]
-STAND_INS = {step["type"]: (lambda ctx: StepResult(status="succeeded"))  # noqa: ARG005
-             for step in REHEARSAL_STEPS}
+STAND_INS = {step["type"]: _stand_in for step in REHEARSAL_STEPS}
+
+_PROGRAMMES, _RUNS = MonitoringProgramme.__table__, MonitoringProgrammeRun.__table__
+_ADD_PROGRAMME = insert(_PROGRAMMES).returning(_PROGRAMMES.c.id)
+_ADD_RUN = insert(_RUNS).returning(_RUNS.c.id)  # queued, with the columns' defaults
 
 
 def rehearse_run(app: Flask, engine: Engine | None = None, steps: int = 2) -> bool:
@@ -65,7 +102,6 @@ def rehearse_run(app: Flask, engine: Engine | None = None, steps: int = 2) -> bo
         OperationalError: the database cannot be reached (``run_worker`` retries).
     """
     from jobs.runner import execute
-    from portal.services.runs import new_run
 
     work_dir = None
     with app.app_context():
@@ -74,15 +110,17 @@ def rehearse_run(app: Flask, engine: Engine | None = None, steps: int = 2) -> bo
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
         db.session.registry.set(session)
         try:
-            programme = MonitoringProgramme(
-                code=f"WARMUP-{uuid.uuid4().hex[:12]}", title="worker warm-up (rolled back)",
-                pipeline_definition_json={"steps": REHEARSAL_STEPS[:steps]},
-                data_quality_rules_json={"rules": []})
-            session.add(programme)
-            session.flush()
-            run = new_run(programme, run_type="full", trigger="manual", dry_run=False)
+            # The queued run, written as briefly as possible: a horse never queues one.
+            programme_id = session.execute(_ADD_PROGRAMME, {
+                "code": f"WARMUP-{uuid.uuid4().hex[:12]}",
+                "title": "worker warm-up (rolled back)",
+                "pipeline_definition_json": {"steps": REHEARSAL_STEPS[:steps]},
+                "data_quality_rules_json": {"rules": []}}).scalar_one()
+            run_uuid = new_uuid()
+            run_id = session.execute(_ADD_RUN, {"uuid": run_uuid, "programme_id": programme_id,
+                                                "queue_name": "high"}).scalar_one()
             session.commit()
-            run_id, work_dir = run.id, Path(app.config["WORK_ROOT"]) / run.uuid
+            work_dir = Path(app.config["WORK_ROOT"]) / run_uuid
             status = execute(run_id, worker_name="warm-up", rehearsal=STAND_INS)
             if status != "succeeded":
                 log.warning("worker warm-up: the rehearsed run ended %s", status)
@@ -135,36 +173,57 @@ def warm_worker(app: Flask) -> None:
             (engine or db.engine).dispose()
 
 
-def warm_horse(app: Flask) -> None:
+def warm_horse(app: Flask, job_waiting: Callable[[], bool] = _no_job) -> bool:
     """Ready a standby work horse (``jobs.worker``) for the run it is about to get.
 
-    Done while it waits, none of this delays the job: it connects to the database and
-    rehearses a run (on SQLite in the scratch database, then reads what a run starts with
-    from the real one, with ids no row has: that connects too, and takes no lock).
+    Most useful first: it connects to the database, rehearses a run (on SQLite in the
+    scratch database), then, on PostgreSQL, goes through a real transaction (reading an
+    id no row has: it takes no lock). Nothing else: measured in a forked horse, the reads
+    a run may also make (shared-folder grants, the heartbeat's) cost more to ready than
+    they save, and a job waits for the phase under way.
+    ``job_waiting`` is asked between these phases and at each rehearsed step: once it
+    says the job is there, readying stops, so it never delays the job by more than the
+    phase under way.
+
+    Returns:
+        True when the horse was readied in full, False when its job cut it short.
     """
-    from jobs.run_ledger import RunLedger
+    global _job_waiting
+    _job_waiting = job_waiting
+    try:
+        _warm_horse(app)
+    except JobArrived:
+        return False
+    finally:
+        _job_waiting = _no_job
+    return True
+
+
+def _warm_horse(app: Flask) -> None:
     from jobs.runner import load_run
     from portal.dbutil import begin_write, commit
-    from portal.services.shared_folders import granted_folders
 
-    if db.engine.dialect.name == "sqlite":
+    sqlite = db.engine.dialect.name == "sqlite"
+    with app.app_context():
+        try:
+            load_run(0)  # connects
+        finally:
+            db.session.remove()
+    _stop_if_job_arrived()
+    if sqlite:
         scratch = scratch_database(app)
         scratch.dispose(close=False)  # the parent's connections stay the parent's
         rehearse_run(app, scratch)
     else:
         rehearse_run(app)
-    with app.app_context():
-        try:
-            load_run(0)
-            granted_folders(0, app.config["DATA_ROOT"])
-            RunLedger(0, "warm-up").cancel_requested()
-            # The rehearsal's transactions are savepoints on one connection: go through
-            # real ones too (checkout, BEGIN, a read, COMMIT). Not on SQLite, where
-            # BEGIN IMMEDIATE would take the lock.
-            if db.engine.dialect.name != "sqlite":
-                for _ in range(2):
-                    begin_write(keep_loaded=True)
-                    load_run(0)
-                    commit(keep_loaded=True)
-        finally:
-            db.session.remove()
+    # A real transaction too (checkout, BEGIN, a read, COMMIT): the rehearsal's are
+    # savepoints on one connection. Not on SQLite, where BEGIN IMMEDIATE takes the lock.
+    if not sqlite:
+        _stop_if_job_arrived()
+        with app.app_context():
+            try:
+                begin_write(keep_loaded=True)
+                load_run(0)
+                commit(keep_loaded=True)
+            finally:
+                db.session.remove()

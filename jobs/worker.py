@@ -34,6 +34,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -157,8 +158,9 @@ class PortalWorker(Worker):
             self._connections_forgotten = True
         try:
             self.connection.ping()
-            if self.portal_app is not None:
-                warm_horse(self.portal_app)  # connects, and touches what a run touches
+            if self.portal_app is not None:  # connects, and touches what a run touches
+                warm_horse(self.portal_app,
+                           job_waiting=lambda: bool(select.select([read], [], [], 0)[0]))
         except Exception as error:  # noqa: BLE001 — readiness only: the job may still run
             log.debug("standby horse: warm-up skipped (%s)", error)
         message = b""

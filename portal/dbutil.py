@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.orm import Session
+
 from portal.extensions import db
+
+#: A write whose result nobody reads: a statement and its parameters (see ``commit``).
+Write = tuple[Executable, dict[str, Any]]
 
 #: Set on a PostgreSQL connection's info by a statement that may write; cleared when its
 #: transaction ends (``portal._track_writes``).
@@ -44,14 +53,39 @@ def _only_read(session) -> bool:
     return not session.connection().info.get(WROTE)
 
 
-def commit(*, keep_loaded: bool = False) -> None:
+def commit(*, keep_loaded: bool = False, writes: Iterable[Write] = ()) -> None:
     """Commit the session; with ``keep_loaded``, without expiring what it has loaded.
 
-    Only for a caller that knows what it keeps is still true: it wrote only through
-    Core statements on rows it does not hold, or it sets the values it wrote on the
-    objects itself (``services.runs.transition``).
+    ``keep_loaded`` is only for a caller that knows what it keeps is still true: it
+    wrote only through Core statements on rows it does not hold, or it sets the values
+    it wrote on the objects itself (``services.runs.transition``).
+
+    ``writes`` are executed first, in the transaction and in their order: the last
+    writes of a transaction, whose results nobody reads (no RETURNING, no row count).
+    On PostgreSQL they go with the COMMIT in one round trip (psycopg's pipeline mode:
+    each statement is sent without waiting for the reply to the one before; the server
+    still executes them in order, and a failure raises from the commit, which then
+    rolls back as any failed commit does). On SQLite, in-process, they simply run.
     """
     session = db.session()
+    writes = list(writes)
+    if not writes:
+        _commit(session, keep_loaded)
+        return
+    session.flush()  # pending ORM changes first: a flush reads results (ids, row counts)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        for statement, params in writes:
+            session.execute(statement, params)
+        _commit(session, keep_loaded)
+        return
+    with connection.connection.driver_connection.pipeline():
+        for statement, params in writes:
+            session.execute(statement, params)
+        _commit(session, keep_loaded)
+
+
+def _commit(session: Session, keep_loaded: bool) -> None:
     expire = session.expire_on_commit
     session.expire_on_commit = expire and not keep_loaded
     try:

@@ -18,7 +18,9 @@ def current_request_id() -> str | None:
 
 #: The one statement that writes the audit trail, built once (a Core insert: no ORM
 #: object to track and flush, and nothing reads an event back in the same transaction).
-_INSERT_EVENT = insert(AuditEvent.__table__)
+#: Inline: the new id is not read back (no RETURNING), so the event can go with the
+#: commit in one round trip (``dbutil.commit(writes=...)``).
+_INSERT_EVENT = insert(AuditEvent.__table__).inline()
 
 
 def record(
@@ -41,8 +43,25 @@ def record(
         metadata: JSON-serialisable details (a before/after diff, a reason).
         request_id: the HTTP request id; defaults to the current request's.
     """
+    db.session.execute(*event(action, actor=actor, object_type=object_type,
+                              object_id=object_id, programme_id=programme_id,
+                              metadata=metadata, request_id=request_id))
+
+
+def event(
+    action: str,
+    *,
+    actor: User | None = None,
+    object_type: str,
+    object_id: Any = None,
+    programme_id: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The statement and parameters that :func:`record` executes, for a caller that
+    writes it with its commit (``dbutil.commit(writes=...)``)."""
     actor_obj = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    db.session.execute(_INSERT_EVENT, {
+    return _INSERT_EVENT, {
         "actor_id": actor_obj.id if actor_obj else None,
         "actor_label": actor_obj.email if actor_obj else "system",
         "action": action,
@@ -52,7 +71,7 @@ def record(
         "metadata_json": metadata or {},
         "request_id": request_id or current_request_id(),
         "created_at": utcnow(),
-    })
+    }
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

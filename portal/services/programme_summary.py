@@ -17,6 +17,7 @@ programmes (bulk inserts, repairs, tests); migration 0004 backfills the same way
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 
@@ -60,21 +61,22 @@ _RUN_FINISHED = (
     .returning(_TABLE.c.open_alert_count))
 
 
-def run_queued(run: MonitoringProgrammeRun) -> None:
-    """Make ``run`` (just inserted and flushed) its programme's latest run.
+def run_queued(run: MonitoringProgrammeRun) -> tuple[Any, dict[str, Any]]:
+    """The write that makes ``run`` (just inserted and flushed) its programme's latest
+    run, for the caller to make with its commit (``dbutil.commit(writes=...)``).
 
     Guarded by id, so a slower transaction carrying an older run never replaces a newer
     latest run.
     """
-    db.session.execute(_RUN_QUEUED, {
-        "p_id": run.programme_id, "r_id": run.id, "r_uuid": run.uuid,
-        "new_status": run.status, "r_dry_run": bool(run.dry_run)})
+    return _RUN_QUEUED, {"p_id": run.programme_id, "r_id": run.id, "r_uuid": run.uuid,
+                         "new_status": run.status, "r_dry_run": bool(run.dry_run)}
 
 
-def run_status_changed(run_id: int, programme_id: int, status: str) -> None:
-    """Record a transition of ``run_id`` when it is the programme's latest run."""
-    db.session.execute(_STATUS_CHANGED, {"p_id": programme_id, "r_id": run_id,
-                                         "new_status": status})
+def run_status_changed(run_id: int, programme_id: int,
+                       status: str) -> tuple[Any, dict[str, Any]]:
+    """The write that records a transition of ``run_id`` when it is the programme's
+    latest run (made with the transition's commit)."""
+    return _STATUS_CHANGED, {"p_id": programme_id, "r_id": run_id, "new_status": status}
 
 
 def run_finished(run_id: int, programme_id: int, status: str, finished_at) -> int:

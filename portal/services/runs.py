@@ -9,7 +9,7 @@ a lost run can race without ever producing an impossible history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,10 +121,13 @@ def check_definitions(programme: MonitoringProgramme) -> None:
 def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_run: bool,
             user: Any = None, scheduled_for: datetime | None = None, skipped_slots: int = 0,
             request_id: str | None = None, attempt: int = 1,
-            retry_of_id: int | None = None) -> MonitoringProgrammeRun:
+            retry_of_id: int | None = None,
+            last_writes: list[dbutil.Write] | None = None) -> MonitoringProgrammeRun:
     """Add a queued run and its ``programme_run_queued`` audit event (the caller commits).
 
     ``attempt`` and ``retry_of_id`` are set for an automatic retry (``services.retries``).
+    With ``last_writes``, the programme summary's update and the audit event are added to
+    it, for the caller to make with its commit (``dbutil.commit(writes=...)``).
     """
     run_uuid = new_uuid()
     queue_name = dispatch.queue_for_trigger(trigger)
@@ -139,13 +142,17 @@ def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_
     )
     db.session.add(run)
     db.session.flush()
-    programme_summary.run_queued(run)
-    audit_service.record(
+    writes = [programme_summary.run_queued(run), audit_service.event(
         "programme_run_queued", actor=requester, object_type="run", object_id=run.uuid,
         programme_id=programme.id, request_id=request_id,
         metadata=queued_metadata(run_type, trigger, dry_run, scheduled_for, skipped_slots,
                                  queue_name, attempt=attempt, retry_of_id=retry_of_id),
-    )
+    )]
+    if last_writes is not None:
+        last_writes.extend(writes)
+    else:
+        for statement, params in writes:
+            db.session.execute(statement, params)
     return run
 
 
@@ -207,12 +214,14 @@ def queue_run(programme: MonitoringProgramme, user: Any, run_type: str = "full",
     begin_write(keep_loaded=True)
     try:
         with one_active_run(programme_id):
+            last_writes: list[dbutil.Write] = []
             run = new_run(programme, run_type=run_type, trigger=trigger, dry_run=dry_run,
-                          user=user, scheduled_for=scheduled_for, request_id=request_id)
+                          user=user, scheduled_for=scheduled_for, request_id=request_id,
+                          last_writes=last_writes)
             job = (run.id, run.queue_job_id, run.queue_name or "high", run.uuid)
             # The new run stays loaded (the caller shows or redirects to it); the programme
             # is read again, its latest-run summary having been updated by a statement.
-            dbutil.commit(keep_loaded=True)
+            dbutil.commit(keep_loaded=True, writes=last_writes)
             db.session.expire(programme)
     except IntegrityError as error:
         raise Conflict("a run already exists for this scheduled slot",
@@ -256,7 +265,8 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
                lineage: dict[str, Any] | None = None,
                input_summary: dict[str, Any] | None = None, commit: bool = True,
                keep_loaded: bool = False, began: bool = False,
-               steps_closed: bool = False) -> MonitoringProgrammeRun:
+               steps_closed: bool = False, at: datetime | None = None,
+               writes: Iterable[dbutil.Write] = ()) -> MonitoringProgrammeRun:
     """Move ``run`` to ``to_status`` — the only way a run's status changes.
 
     The update is conditional on the status the caller saw, so a concurrent change
@@ -274,6 +284,12 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     ``input_summary``: what the run executes, stored with the claim (``running``).
     ``steps_closed``: the caller has stored the end of every step (the runner, when the
     run succeeds), so none is left running or pending to close.
+    ``at``: the time of the transition (default: now), when the caller has written it
+    already (the claim's first step starts when the run does).
+    ``writes``: the caller's own last writes in this transaction (results unread), made
+    with the transition's commit. The transition's writes whose results nobody reads
+    (the programme's latest status, closing steps, the audit event) go with the commit
+    too: on PostgreSQL one round trip (``dbutil.commit``).
 
     Raises:
         IllegalTransition: the transition is not allowed from the run's status.
@@ -287,7 +303,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     run_id, started = run.id, run.started_at
     if not began:
         begin_write(keep_loaded=True)
-    now = utcnow()
+    now = at or utcnow()
     values: dict[str, Any] = {"status": to_status}
     if to_status == "running":
         values.update(started_at=now, heartbeat_at=now, worker_name=worker_name)
@@ -311,15 +327,17 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
         raise IllegalTransition(
             f"run {run.uuid} is {current.status if current else 'gone'}, not {from_status}",
             field="status")
+    last_writes = list(writes)
     unresolved_alerts = 0
     if to_status in FINAL_STATUSES and not run.dry_run:
         unresolved_alerts = programme_summary.run_finished(run.id, run.programme_id,
                                                            to_status, now)
     else:
-        programme_summary.run_status_changed(run.id, run.programme_id, to_status)
+        last_writes.append(programme_summary.run_status_changed(run.id, run.programme_id,
+                                                                to_status))
     if to_status in FINAL_STATUSES:
         if not steps_closed:
-            _close_steps(run.id, to_status, now)
+            last_writes.append(_close_steps(run.id, to_status, now))
         if to_status == "awaiting_review":  # the candidate row, in this transaction
             from portal.services.review import candidate_staged
 
@@ -328,18 +346,21 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
             from portal.services.alerts import resolve_system_alert
 
             resolve_system_alert(run.programme_id, WORKER_LOST_ALERT, run)
-    audit_service.record(
+    last_writes.append(audit_service.event(
         AUDIT_ACTIONS[to_status], actor=actor, object_type="run", object_id=run.uuid,
         programme_id=run.programme_id, request_id=request_id,
         metadata={"from": from_status, "to": to_status, "message": message,
                   "dry_run": run.dry_run, **(metadata or {})},
-    )
+    ))
     notification_events.on_run_transition(run, to_status, message, metadata, output_summary)
     if keep_loaded:  # the commit expires nothing: ``run`` carries what was written
         for key, value in values.items():
             set_committed_value(run, key, value)
-    if commit:
-        dbutil.commit(keep_loaded=keep_loaded)  # else ``run`` expires: read again on use
+    if commit:  # (without keep_loaded ``run`` expires: read again on use)
+        dbutil.commit(keep_loaded=keep_loaded, writes=last_writes)
+    else:
+        for statement, params in last_writes:
+            db.session.execute(statement, params)
     return run
 
 
@@ -373,11 +394,11 @@ _CLOSE_STEPS = (
                              else_=_STEP.finished_at)))
 
 
-def _close_steps(run_id: int, final_status: str, now: datetime) -> None:
-    """A finished run leaves no step running or pending."""
-    db.session.execute(_CLOSE_STEPS, {
-        "closed_run": run_id, "closed_at": now,
-        "interrupted_as": "cancelled" if final_status == "cancelled" else "failed"})
+def _close_steps(run_id: int, final_status: str, now: datetime) -> dbutil.Write:
+    """A finished run leaves no step running or pending: the write that closes them."""
+    return _CLOSE_STEPS, {"closed_run": run_id, "closed_at": now,
+                          "interrupted_as": "cancelled" if final_status == "cancelled"
+                          else "failed"}
 
 
 def cancel_run(run: MonitoringProgrammeRun, user: Any,

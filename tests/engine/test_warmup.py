@@ -17,7 +17,7 @@ from portal.models import (
     MonitoringProgrammeRunStep,
 )
 from tests.conftest import IS_POSTGRES
-from tests.factories import gen_programme
+from tests.factories import gen_programme, gen_run
 
 COUNTED = (MonitoringProgramme, MonitoringProgrammeRun, MonitoringProgrammeRunStep, AuditEvent)
 
@@ -56,3 +56,55 @@ def test_sqlite_rehearsal_uses_a_private_database(app):
     with scratch.connect() as connection:  # rolled back there too
         assert connection.scalar(select(func.count()).select_from(
             MonitoringProgrammeRun.__table__)) == 0
+
+
+def _questions() -> int:
+    """How often a standby readied in full asks whether its job is there: after it
+    connected, at both rehearsed steps, and (PostgreSQL only) before the real
+    transaction that follows the rehearsal."""
+    return 3 if db.engine.dialect.name == "sqlite" else 4
+
+
+def test_a_standby_readied_in_full_asked_at_every_phase(app):
+    asked = []
+    assert warm_horse(app, lambda: asked.append(True) or False) is True
+    assert len(asked) == _questions()
+
+
+@pytest.mark.parametrize("answers_before_the_job", range(5))
+def test_a_job_arriving_cuts_the_standby_warm_up_short_and_leaves_nothing(
+        app, answers_before_the_job):
+    """Once the job is there the standby readies nothing more (it does not ask again),
+    and what it began is rolled back."""
+    before = _counts()
+    asked = []
+
+    def job_waiting() -> bool:
+        asked.append(True)
+        return len(asked) > answers_before_the_job
+
+    readied_in_full = warm_horse(app, job_waiting)
+
+    assert len(asked) == min(_questions(), answers_before_the_job + 1)
+    assert readied_in_full is (answers_before_the_job >= _questions())
+    assert _counts() == before
+    assert list(Path(app.config["WORK_ROOT"]).iterdir()) == []
+
+
+def test_after_a_cut_short_rehearsal_a_real_run_succeeds(app):
+    """The rehearsal stopped inside its first step (its transaction rolled back mid-run):
+    the horse's session and connection still serve the real run that follows."""
+    from jobs.tasks import execute_run
+    from tests.engine.steps import pipeline
+
+    before_first_step = 1  # after it connected
+    asked = []
+    assert warm_horse(app, lambda: asked.append(True) or len(asked) > before_first_step) \
+        is False
+    assert len(asked) == before_first_step + 1
+    programme = gen_programme(pipeline_definition_json=pipeline(("one", "test.noop")))
+    run = gen_run(programme, status="queued")
+    execute_run(run.id)
+    db.session.rollback()
+    assert db.session.get(MonitoringProgrammeRun, run.id,
+                          populate_existing=True).status == "succeeded"
