@@ -19,7 +19,7 @@ from portal.services.pipeline_spec import register_step_type
 ANY_PARAMS = {"type": "object"}
 TYPES = ("ingest.test_table", "test.noop", "test.sleep", "test.fail", "test.crash",
          "test.block", "test.flaky", "compute.test_noop", "publish.test_marker",
-         "validate.test_rules", "test.pid")
+         "validate.test_rules", "test.pid", "test.shared_seen")
 for _name in TYPES:
     register_step_type(_name, ANY_PARAMS, f"test step {_name}")
 
@@ -47,6 +47,13 @@ def pid(ctx: StepContext) -> StepResult:
     import os
 
     return StepResult(details={"pid": os.getpid()})
+
+
+@register("test.shared_seen")
+def shared_seen(ctx: StepContext) -> StepResult:
+    """Say which shared folders the step was given (names and folders)."""
+    return StepResult(details={"shared_folders": {name: str(folder) for name, folder
+                                                  in sorted(ctx.shared_folders.items())}})
 
 
 @register("compute.test_noop")

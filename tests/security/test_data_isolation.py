@@ -353,3 +353,28 @@ def test_hostile_shared_folder_input_gets_a_clear_answer(app, client, auth, worl
             response = auth.post(url, data)
             # 308: the router's own slash clean-up; 400: a NUL byte refused up front
             assert response.status_code in (302, 308, 400, 404), (url, response.status_code)
+
+
+def test_steps_reach_no_shared_folder_unless_the_definition_names_one(app, world):
+    """A run reads the grants only when its definition names a shared folder; without
+    them its steps get no shared folder at all, granted or not."""
+    import tests.engine.steps  # noqa: F401 — registers test.shared_seen
+
+    service.grant(world["admin"], world["common"], world["alpha"])
+    seen = {"steps": [{"key": "seen", "type": "test.shared_seen"}]}
+    naming = {"steps": [{"key": "ingest", "type": "ingest.csv",
+                         "params": {"source": "shared:common/ref.csv"}}, *seen["steps"]]}
+    given = {}
+    for name, definition in (("own files only", seen), ("names common", naming)):
+        alpha = db.session.scalar(select(MonitoringProgramme)
+                                  .where(MonitoringProgramme.code == "ALPHA"))
+        alpha.pipeline_definition_json = definition
+        db.session.commit()
+        run = gen_run(alpha, status="queued")
+        execute_run(run.id)
+        db.session.rollback()
+        run = db.session.get(MonitoringProgrammeRun, run.id, populate_existing=True)
+        assert run.status == "succeeded", run.error_message
+        given[name] = run.steps[-1].details_json["shared_folders"]
+    assert given["own files only"] == {}
+    assert given["names common"] == {"common": str((world["root"] / "common").resolve())}
