@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -153,13 +154,41 @@ def scratch_database(app: Flask) -> Engine:
     if _scratch is None:
         from portal import configure_sqlite_engine
 
-        folder = tempfile.mkdtemp(prefix="programme-ops-rehearsal-")
+        remove_stale_scratch_folders()
+        folder = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, folder, True)
         engine = create_engine(f"sqlite:///{folder}/rehearsal.sqlite3")
         configure_sqlite_engine(engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
         db.metadata.create_all(engine)
         _scratch = engine
     return _scratch
+
+
+#: The scratch folders' prefix; the worker's pid follows, so a folder left behind by a
+#: worker that was killed (no exit handler ran) is recognised and removed by the next.
+SCRATCH_PREFIX = "programme-ops-rehearsal-"
+
+
+def remove_stale_scratch_folders() -> list[Path]:
+    """Remove the scratch folders of workers that are no longer running; return them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def warm_worker(app: Flask) -> None:

@@ -108,3 +108,27 @@ def test_after_a_cut_short_rehearsal_a_real_run_succeeds(app):
     db.session.rollback()
     assert db.session.get(MonitoringProgrammeRun, run.id,
                           populate_existing=True).status == "succeeded"
+
+
+def test_scratch_folders_of_workers_gone_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    """A worker killed outright runs no exit handler: its scratch folder is removed by
+    the next worker that creates one; a running worker's folder is left alone."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from jobs.warmup import SCRATCH_PREFIX, remove_stale_scratch_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone}-abc123"
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def456"
+    other = tmp_path / "programme-ops-something-else"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "rehearsal.sqlite3").write_bytes(b"x")
+
+    assert remove_stale_scratch_folders() == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
