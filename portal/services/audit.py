@@ -23,29 +23,12 @@ def current_request_id() -> str | None:
 _INSERT_EVENT = insert(AuditEvent.__table__).inline()
 
 
-def record(
-    action: str,
-    *,
-    actor: User | None = None,
-    object_type: str,
-    object_id: Any = None,
-    programme_id: int | None = None,
-    metadata: dict[str, Any] | None = None,
-    request_id: str | None = None,
-) -> None:
+def record(action: str, **details: Any) -> None:
     """Write an audit event in the current transaction (the caller commits).
 
-    Args:
-        action: what happened, e.g. ``programme_run_queued``.
-        actor: who did it; ``None`` means the system (scheduler, worker, reconciler).
-        object_type / object_id: what it was done to.
-        programme_id: the programme concerned, for scoping the audit log.
-        metadata: JSON-serialisable details (a before/after diff, a reason).
-        request_id: the HTTP request id; defaults to the current request's.
+    The arguments are :func:`event`'s.
     """
-    db.session.execute(*event(action, actor=actor, object_type=object_type,
-                              object_id=object_id, programme_id=programme_id,
-                              metadata=metadata, request_id=request_id))
+    db.session.execute(*event(action, **details))
 
 
 def event(
@@ -58,8 +41,17 @@ def event(
     metadata: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The statement and parameters that :func:`record` executes, for a caller that
-    writes it with its commit (``dbutil.commit(writes=...)``)."""
+    """An audit event as a statement and its parameters: :func:`record` executes it; a
+    caller may instead make it with its commit (``dbutil.commit(writes=...)``).
+
+    Args:
+        action: what happened, e.g. ``programme_run_queued``.
+        actor: who did it; ``None`` means the system (scheduler, worker, reconciler).
+        object_type / object_id: what it was done to.
+        programme_id: the programme concerned, for scoping the audit log.
+        metadata: JSON-serialisable details (a before/after diff, a reason).
+        request_id: the HTTP request id; defaults to the current request's.
+    """
     actor_obj = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     return _INSERT_EVENT, {
         "actor_id": actor_obj.id if actor_obj else None,
