@@ -37,6 +37,16 @@ def pytest_report_header(config):
     return f"database: {mask_url(DATABASE_URL)}  redis: {mask_url(REDIS_URL)}"
 
 
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 — pytest hook
+    """Remove the default SQLite file (and its WAL) this process made; a file named by
+    TEST_DATABASE_URL belongs to whoever named it (``make test`` removes its own)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return
+    database = Path(DATABASE_URL.removeprefix("sqlite:///"))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        path.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real datasets in shared/data."""
