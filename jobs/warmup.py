@@ -209,10 +209,9 @@ def warm_horse(app: Flask, job_waiting: Callable[[], bool] = _no_job) -> bool:
     scratch database), then, on PostgreSQL, goes through a real transaction (reading an
     id no row has: it takes no lock). Nothing else: measured in a forked horse, the reads
     a run may also make (shared-folder grants, the heartbeat's) cost more to ready than
-    they save, and a job waits for the phase under way.
-    ``job_waiting`` is asked between these phases and at each rehearsed step: once it
-    says the job is there, readying stops, so it never delays the job by more than the
-    phase under way.
+    they save. ``job_waiting`` is asked between these phases and at each rehearsed step:
+    once it says the job is there, readying stops, so it never delays the job by more
+    than the phase under way.
 
     Returns:
         True when the horse was readied in full, False when its job cut it short.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import Executable
@@ -74,15 +75,16 @@ def commit(*, keep_loaded: bool = False, writes: Iterable[Write] = ()) -> None:
         return
     session.flush()  # pending ORM changes first: a flush reads results (ids, row counts)
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        for statement, params in writes:
-            session.execute(statement, params)
+    with (connection.connection.driver_connection.pipeline()
+          if connection.dialect.name == "postgresql" else nullcontext()):
+        execute_all(writes)
         _commit(session, keep_loaded)
-        return
-    with connection.connection.driver_connection.pipeline():
-        for statement, params in writes:
-            session.execute(statement, params)
-        _commit(session, keep_loaded)
+
+
+def execute_all(writes: Iterable[Write]) -> None:
+    """Execute ``writes`` now, in the session's transaction and in their order."""
+    for statement, params in writes:
+        db.session.execute(statement, params)
 
 
 def _commit(session: Session, keep_loaded: bool) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g, has_request_context
 from sqlalchemy import insert
 
+from portal.dbutil import Write
 from portal.extensions import db
 from portal.models import AuditEvent, User, utcnow
 
@@ -40,7 +41,7 @@ def event(
     programme_id: int | None = None,
     metadata: dict[str, Any] | None = None,
     request_id: str | None = None,
-) -> tuple[Any, dict[str, Any]]:
+) -> Write:
     """An audit event as a statement and its parameters: :func:`record` executes it; a
     caller may instead make it with its commit (``dbutil.commit(writes=...)``).
 

@@ -17,10 +17,10 @@ programmes (bulk inserts, repairs, tests); migration 0004 backfills the same way
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 
+from portal.dbutil import Write
 from portal.extensions import db
 from portal.models import MonitoringProgramme, MonitoringProgrammeAlert, MonitoringProgrammeRun
 
@@ -61,7 +61,7 @@ _RUN_FINISHED = (
     .returning(_TABLE.c.open_alert_count))
 
 
-def run_queued(run: MonitoringProgrammeRun) -> tuple[Any, dict[str, Any]]:
+def run_queued(run: MonitoringProgrammeRun) -> Write:
     """The write that makes ``run`` (just inserted and flushed) its programme's latest
     run, for the caller to make with its commit (``dbutil.commit(writes=...)``).
 
@@ -73,7 +73,7 @@ def run_queued(run: MonitoringProgrammeRun) -> tuple[Any, dict[str, Any]]:
 
 
 def run_status_changed(run_id: int, programme_id: int,
-                       status: str) -> tuple[Any, dict[str, Any]]:
+                       status: str) -> Write:
     """The write that records a transition of ``run_id`` when it is the programme's
     latest run (made with the transition's commit)."""
     return _STATUS_CHANGED, {"p_id": programme_id, "r_id": run_id, "new_status": status}

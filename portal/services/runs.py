@@ -151,8 +151,7 @@ def new_run(programme: MonitoringProgramme, *, run_type: str, trigger: str, dry_
     if last_writes is not None:
         last_writes.extend(writes)
     else:
-        for statement, params in writes:
-            db.session.execute(statement, params)
+        dbutil.execute_all(writes)
     return run
 
 
@@ -359,8 +358,7 @@ def transition(run: MonitoringProgrammeRun, to_status: str, *, actor: Any = None
     if commit:  # (without keep_loaded ``run`` expires: read again on use)
         dbutil.commit(keep_loaded=keep_loaded, writes=last_writes)
     else:
-        for statement, params in last_writes:
-            db.session.execute(statement, params)
+        dbutil.execute_all(last_writes)
     return run
 
 
