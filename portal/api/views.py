@@ -11,8 +11,9 @@ from portal.api import bp
 from portal.services.queries import ProgrammeFilters, list_programmes, page_number
 
 
-def programme_json(programme) -> dict:
-    """The API representation of a programme."""
+def programme_json(programme, institutions: list[str] | None = None) -> dict:
+    """The API representation of a programme (a mapped programme, or a list row with
+    its institutions' codes)."""
     return {
         "code": programme.code,
         "title": programme.title,
@@ -22,7 +23,8 @@ def programme_json(programme) -> dict:
         "scheduler_enabled": programme.scheduler_enabled,
         "next_run_at": programme.next_run_at.isoformat() if programme.next_run_at else None,
         "last_run_at": programme.last_run_at.isoformat() if programme.last_run_at else None,
-        "institutions": [i.code for i in programme.operating_institutions],
+        "institutions": ([i.code for i in programme.operating_institutions]
+                         if institutions is None else institutions),
         "licence": programme.licence or None,
     }
 
@@ -33,8 +35,9 @@ def programmes():
     """List the programmes the caller may see."""
     page = list_programmes(current_user, ProgrammeFilters.from_args(request.args),
                            page=page_number(request.args.get("page")), per_page=100)
-    return jsonify(items=[{**programme_json(row.programme), "latest_status": row.latest_status,
-                           "open_alerts": row.open_alerts} for row in page.items],
+    return jsonify(items=[{**programme_json(row.programme, row.institutions),
+                           "latest_status": row.latest_status, "open_alerts": row.open_alerts}
+                          for row in page.items],
                    total=page.total, page=page.page, pages=page.pages)
 
 

@@ -48,11 +48,19 @@ class DateRangeFilters:
         return {"date_from": self.date_from.isoformat() if self.date_from else "",
                 "date_to": self.date_to.isoformat() if self.date_to else ""}
 
+    def date_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """The range as UTC instants: from the start of ``date_from`` (inclusive) to the
+        start of the day after ``date_to`` (exclusive); None for an open end."""
+        start = datetime.combine(self.date_from, time(), UTC) if self.date_from else None
+        end = (datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
+               if self.date_to else None)
+        return start, end
+
     def apply_dates(self, query: Select, column: Any) -> Select:
         """Restrict ``query`` to rows whose ``column`` falls within the range."""
-        if self.date_from:
-            query = query.where(column >= datetime.combine(self.date_from, time(), UTC))
-        if self.date_to:
-            query = query.where(column < datetime.combine(self.date_to + timedelta(days=1),
-                                                          time(), UTC))
+        start, end = self.date_bounds()
+        if start is not None:
+            query = query.where(column >= start)
+        if end is not None:
+            query = query.where(column < end)
         return query

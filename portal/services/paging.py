@@ -16,9 +16,10 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, bindparam, func, select, tuple_
 
 from portal.extensions import db
 
@@ -92,19 +93,61 @@ def _fits(number: str) -> bool:
 
 def bounded_count(query: Select, id_column: Any, cap: int = COUNT_CAP) -> int:
     """Count the rows of ``query`` up to ``cap + 1`` (more than ``cap`` reads as "cap+")."""
+    return db.session.scalar(_bounded_count_statement(query, id_column, cap)) or 0
+
+
+def _bounded_count_statement(query: Select, id_column: Any, cap: int) -> Select:
     limited = query.with_only_columns(id_column).order_by(None).limit(cap + 1).subquery()
-    return db.session.scalar(select(func.count()).select_from(limited)) or 0
+    return select(func.count()).select_from(limited)
+
+
+@dataclass(frozen=True)
+class _KeysetStatements:
+    """A keyset list's statements for one query and order (see :func:`keyset_page`)."""
+
+    count: Select
+    first: Select  # the first page
+    following: Select  # the page after a cursor (``cursor_value``, ``cursor_id``)
+    preceding: Select  # the page before a cursor, read backwards
+
+
+@lru_cache(maxsize=256)
+def _keyset_statements(query: Select, sort_column: Any, id_column: Any,
+                       ascending: bool) -> _KeysetStatements:
+    """Built once per query (itself built once per shape of filters by its list) and
+    order, with the cursor and the page size as bound parameters."""
+    key = tuple_(sort_column, id_column)
+    cursor = tuple_(bindparam("cursor_value", type_=sort_column.type),
+                    bindparam("cursor_id", type_=id_column.type))
+    size = bindparam("page_size")
+
+    def ordered(forwards: bool) -> tuple:
+        up = forwards == ascending
+        return ((sort_column.asc(), id_column.asc()) if up
+                else (sort_column.desc(), id_column.desc()))
+
+    def beyond(forwards: bool):  # rows after the cursor in reading direction
+        return key > cursor if forwards == ascending else key < cursor
+
+    return _KeysetStatements(
+        count=_bounded_count_statement(query, id_column, COUNT_CAP),
+        first=query.order_by(*ordered(True)).limit(size),
+        following=query.where(beyond(True)).order_by(*ordered(True)).limit(size),
+        preceding=query.where(beyond(False)).order_by(*ordered(False)).limit(size))
 
 
 def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str | None,
                 before: str | None, per_page: int, ascending: bool = False,
                 kind: type = datetime,
-                value_of: Callable[[Any], Any] | None = None) -> KeysetPage:
+                value_of: Callable[[Any], Any] | None = None,
+                params: dict[str, Any] | None = None) -> KeysetPage:
     """Return a page of ``query`` ordered by ``(sort_column, id_column)``, newest first
     (or oldest first when ``ascending``).
 
     Args:
-        query: the filtered, scoped ORM select (entities with ``sort_column`` / id).
+        query: the filtered, scoped ORM select (entities with ``sort_column`` / id),
+            built once per shape of filters with bound parameters (its page and count
+            statements are derived once per query and order, and kept).
         sort_column / id_column: the order (descending unless ``ascending``); the id
             breaks ties. Both directions read the same index, forwards or backwards.
         after: a cursor: the rows that follow it in this order (the next page).
@@ -117,12 +160,14 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
         value_of: the sort value of a row (default: the attribute named like
             ``sort_column``), for sort keys that are not the row's own column (a
             joined programme's code, a rank computed from a value).
+        params: the values of ``query``'s bound parameters.
 
     Returns:
         A KeysetPage with a bounded total (two statements: count and page).
     """
-    total = bounded_count(query, id_column)
-    key = tuple_(sort_column, id_column)
+    statements = _keyset_statements(query, sort_column, id_column, ascending)
+    params = {**(params or {}), "page_size": per_page + 1}
+    total = db.session.scalar(statements.count, params) or 0
     following = decode_cursor(after, kind)
     preceding = decode_cursor(before, kind) if not following else None
     value_of = value_of or (lambda row: getattr(row, sort_column.key))
@@ -130,30 +175,23 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
     def cursor_of(row: Any) -> str:
         return encode_cursor(value_of(row), getattr(row, id_column.key))
 
-    def beyond(cursor: tuple, forwards: bool):  # rows after ``cursor`` in reading direction
-        return key > cursor if forwards == ascending else key < cursor
-
-    def ordered(forwards: bool) -> tuple:
-        up = forwards == ascending
-        return ((sort_column.asc(), id_column.asc()) if up
-                else (sort_column.desc(), id_column.desc()))
+    def page(statement: Select, cursor: tuple | None) -> list[Any]:
+        values = {} if cursor is None else {"cursor_value": cursor[0], "cursor_id": cursor[1]}
+        return list(db.session.scalars(statement, {**params, **values}).unique())
 
     if preceding:
-        rows = list(db.session.scalars(
-            query.where(beyond(preceding, False)).order_by(*ordered(False))
-            .limit(per_page + 1)).unique())
+        rows = page(statements.preceding, preceding)
         more_before = len(rows) > per_page
         rows = rows[:per_page][::-1]
         return KeysetPage(rows, per_page, total,
                           next_cursor=cursor_of(rows[-1]) if rows else None,
                           prev_cursor=cursor_of(rows[0]) if rows and more_before else None)
     if following:
-        query = query.where(beyond(following, True))
-    rows = list(db.session.scalars(
-        query.order_by(*ordered(True)).limit(per_page + 1)).unique())
+        rows = page(statements.following, following)
+    else:
+        rows = page(statements.first, None)
     more_after = len(rows) > per_page
     rows = rows[:per_page]
     return KeysetPage(rows, per_page, total,
                       next_cursor=cursor_of(rows[-1]) if rows and more_after else None,
                       prev_cursor=cursor_of(rows[0]) if rows and following else None)
-

@@ -12,21 +12,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import defer, joinedload, selectinload
 
-from portal.access import visible_programmes, visible_to
+from portal.access import (
+    SEES_ALL,
+    viewer_params,
+    viewer_scope,
+    visible_programmes,
+    visible_where,
+)
 from portal.extensions import db
 from portal.models import (
     ACTIVE_STATUSES,
     AuditEvent,
+    Institution,
     MonitoringProgramme,
     MonitoringProgrammeAlert,
     MonitoringProgrammeRun,
     MonitoringProgrammeSteward,
     User,
+    programme_institutions,
 )
 from portal.services.filters import DateRangeFilters, Page
 from portal.services.list_sorts import (
@@ -41,10 +50,6 @@ from portal.services.list_sorts import (
 from portal.services.paging import KeysetPage, keyset_page
 
 UNRESOLVED = ("open", "acknowledged")
-#: The programme list shows none of the documents: not read (nor parsed from JSON).
-LIST_DEFERRED = tuple(defer(column) for column in (
-    MonitoringProgramme.pipeline_definition_json, MonitoringProgramme.data_quality_rules_json,
-    MonitoringProgramme.lineage_notes, MonitoringProgramme.description))
 NO_RUNS = "never"
 #: What a run or alert row shows of its programme: the list pages load only these
 #: columns, not the pipeline and rules documents (JSON parsed per row otherwise).
@@ -54,9 +59,11 @@ PROGRAMME_BRIEF = (MonitoringProgramme.code, MonitoringProgramme.title,
 
 @dataclass
 class ProgrammeRow:
-    """One row of the programme list."""
+    """One row of the programme list: the programme's listed columns (a row with the
+    attributes of :data:`_LIST_COLUMNS`) and its operating institutions' codes."""
 
-    programme: MonitoringProgramme
+    programme: Any
+    institutions: list[str]
     latest_status: str | None
     latest_run_uuid: str | None
     latest_dry_run: bool
@@ -106,24 +113,23 @@ def page_number(value: Any) -> int:
         return 1
 
 
-def _count(query: Select) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ) or 0
-
-
-def _summary_filters(query: Select, filters: ProgrammeFilters) -> Select:
-    """Apply the latest-status and open-alert filters to the summary on the row."""
-    P = MonitoringProgramme
-    if filters.status == NO_RUNS:
-        query = query.where(P.latest_run_id.is_(None))
-    elif filters.status:
-        query = query.where(P.latest_run_status == filters.status)
-    if filters.alerts == "yes":
-        query = query.where(P.open_alert_count > 0)
-    elif filters.alerts == "no":
-        query = query.where(P.open_alert_count == 0)
-    return query
+#: What the programme list shows of a programme (and the API's list): plain rows of
+#: these columns, not mapped objects; the documents are never read.
+_LIST_COLUMNS = (
+    MonitoringProgramme.id, MonitoringProgramme.code, MonitoringProgramme.title,
+    MonitoringProgramme.active, MonitoringProgramme.refresh_cadence,
+    MonitoringProgramme.timezone, MonitoringProgramme.scheduler_enabled,
+    MonitoringProgramme.next_run_at, MonitoringProgramme.last_run_at,
+    MonitoringProgramme.licence, MonitoringProgramme.latest_run_status,
+    MonitoringProgramme.latest_run_uuid, MonitoringProgramme.latest_run_dry_run,
+    MonitoringProgramme.open_alert_count)
+#: The institution codes of a page of programmes, in name order.
+_PAGE_INSTITUTIONS = (
+    select(programme_institutions.c.programme_id, Institution.code)
+    .join(Institution, Institution.id == programme_institutions.c.institution_id)
+    .where(programme_institutions.c.programme_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Institution.name, Institution.id))
+_NAMED_CADENCES = ["manual", "daily", "weekly", "monthly", "quarterly", "annual", "ad_hoc"]
 
 
 def _programme_order(sort: str) -> list[Any]:
@@ -135,6 +141,60 @@ def _programme_order(sort: str) -> list[Any]:
     return [column.is_(None), ordered, MonitoringProgramme.code]
 
 
+@lru_cache(maxsize=256)
+def _programme_list_statements(scope: str, shape: tuple[str, ...]) -> tuple[Select, Select]:
+    """The programme list's count and page statements for one shape of filters.
+
+    Built once per (scope, shape) with the values as bound parameters (``viewer_id``,
+    ``like``, ``cadence``, ``status``, ``limit``, ``offset``): building and keying a
+    statement cost a page more than running it. ``shape`` is what
+    :func:`_list_shape` makes of the filters.
+    """
+    archived, q, cadence, scheduler, status, alerts, sort = shape
+    P = MonitoringProgramme
+    conditions = [visible_where(P.id, scope)]
+    if not archived:
+        conditions.append(P.active.is_(True))
+    if q:
+        conditions.append(or_(func.lower(P.code).like(bindparam("like")),
+                              func.lower(P.title).like(bindparam("like"))))
+    if cadence == "cron":
+        conditions.append(P.refresh_cadence.not_in(_NAMED_CADENCES))
+    elif cadence:
+        conditions.append(P.refresh_cadence == bindparam("cadence"))
+    if scheduler:
+        conditions.append(P.scheduler_enabled.is_(scheduler == "on"))
+    if status == NO_RUNS:
+        conditions.append(P.latest_run_id.is_(None))
+    elif status:
+        conditions.append(P.latest_run_status == bindparam("status"))
+    if alerts == "yes":
+        conditions.append(P.open_alert_count > 0)
+    elif alerts == "no":
+        conditions.append(P.open_alert_count == 0)
+    count = select(func.count(P.id)).where(*conditions)
+    page = (select(*_LIST_COLUMNS).where(*conditions).order_by(*_programme_order(sort))
+            .limit(bindparam("limit")).offset(bindparam("offset")))
+    return count, page
+
+
+def _list_shape(filters: ProgrammeFilters) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The filters as a statement shape (which conditions apply) and their values."""
+    params: dict[str, Any] = {}
+    if filters.q:
+        params["like"] = f"%{filters.q.lower()}%"
+    cadence = filters.cadence if filters.cadence in ("", "cron") else "one"
+    if cadence == "one":
+        params["cadence"] = filters.cadence
+    status = filters.status if filters.status in ("", NO_RUNS) else "one"
+    if status == "one":
+        params["status"] = filters.status
+    shape = ("yes" if filters.archived == "yes" else "", "yes" if filters.q else "", cadence,
+             filters.scheduler if filters.scheduler in ("on", "off") else "", status,
+             filters.alerts if filters.alerts in ("yes", "no") else "", filters.sort)
+    return shape, params
+
+
 def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
                     per_page: int = 25) -> Page:
     """Return one page of :class:`ProgrammeRow` for the programmes ``user`` may see.
@@ -142,41 +202,32 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     The latest run and the open-alert count are read from the programme row (kept by
     ``services.programme_summary``), so nothing is grouped per request. Programmes are
     few (one row each, ordered by the unique code), so the page is numbered and the
-    count exact.
+    count exact. Three statements, each built once per shape of filters: the count,
+    the page (plain rows of :data:`_LIST_COLUMNS`), and the page's institution codes.
 
     Args:
-        user: the acting user (scoping via ``access.visible_programmes``).
+        user: the acting user (scoping via ``access.visible_where``).
         filters: search text and filters.
         page / per_page: pagination.
 
     Returns:
         A ``Page`` of ``ProgrammeRow``; the count, the page and its institutions.
     """
-    base = visible_programmes(user)
-    if filters.archived != "yes":
-        base = base.where(MonitoringProgramme.active.is_(True))
-    if filters.q:
-        like = f"%{filters.q.lower()}%"
-        base = base.where(or_(func.lower(MonitoringProgramme.code).like(like),
-                              func.lower(MonitoringProgramme.title).like(like)))
-    if filters.cadence == "cron":
-        base = base.where(MonitoringProgramme.refresh_cadence.not_in(
-            ["manual", "daily", "weekly", "monthly", "quarterly", "annual", "ad_hoc"]))
-    elif filters.cadence:
-        base = base.where(MonitoringProgramme.refresh_cadence == filters.cadence)
-    if filters.scheduler in ("on", "off"):
-        base = base.where(MonitoringProgramme.scheduler_enabled.is_(filters.scheduler == "on"))
-    base = _summary_filters(base, filters)
-    total = _count(base.with_only_columns(MonitoringProgramme.id))
-    programmes = db.session.scalars(
-        base.options(selectinload(MonitoringProgramme.operating_institutions),
-                     *LIST_DEFERRED)
-        .order_by(*_programme_order(filters.sort))
-        .offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    items = [ProgrammeRow(p, p.latest_run_status, p.latest_run_uuid,
-                          bool(p.latest_run_dry_run), p.open_alert_count or 0)
-             for p in programmes]
+    shape, params = _list_shape(filters)
+    count, page_statement = _programme_list_statements(viewer_scope(user), shape)
+    params.update(viewer_params(user))
+    total = db.session.scalar(count, params) or 0
+    rows = db.session.execute(page_statement, {**params, "limit": per_page,
+                                               "offset": (page - 1) * per_page}).all()
+    institutions: dict[int, list[str]] = defaultdict(list)
+    if rows:
+        for programme_id, code in db.session.execute(
+                _PAGE_INSTITUTIONS, {"ids": [row.id for row in rows]}):
+            institutions[programme_id].append(code)
+    items = [ProgrammeRow(row, institutions.get(row.id, []), row.latest_run_status,
+                          row.latest_run_uuid, bool(row.latest_run_dry_run),
+                          row.open_alert_count or 0)
+             for row in rows]
     return Page(items, page, per_page, total)
 
 
@@ -258,13 +309,46 @@ class RunFilters(DateRangeFilters):
         return {k: v for k, v in args.items() if v}
 
 
-def _scope_by_programme(query: Select, column: Any, user: Any) -> Select:
-    if getattr(user, "is_authenticated", False) and user.is_active and user.is_admin:
-        return query
-    # ``column + 0`` keeps the planner on the list's ordering index (read newest first,
-    # stop after a page, the visible ids hashed once); a bare ``column IN (...)`` lets
-    # SQLite fetch every row of every visible programme and sort them all.
-    return query.where(visible_to(column + 0, user))
+def _scoped(column: Any, scope: str) -> list[Any]:
+    """The visibility condition of a list read from its own table (none for admins).
+
+    ``column + 0`` keeps the planner on the list's ordering index (read newest first,
+    stop after a page, the visible ids hashed once); a bare ``column IN (...)`` lets
+    SQLite fetch every row of every visible programme and sort them all.
+    """
+    return [] if scope == SEES_ALL else [visible_where(column + 0, scope)]
+
+
+@lru_cache(maxsize=256)
+def _run_list_query(scope: str | None, shape: tuple[Any, ...]) -> Select:
+    """The runs list's query for one shape of filters, built once (values bound:
+    ``programme_id`` or the scope's ``viewer_id``, ``code``, ``status``, ``trigger``,
+    ``date_from``, ``date_to``). ``scope`` None: one programme's runs."""
+    Run = MonitoringProgrammeRun
+    by_code, status, trigger, dry_run, date_from, date_to, sort = shape
+    if scope is None:
+        conditions = [Run.programme_id == bindparam("programme_id")]
+    else:
+        conditions = _scoped(Run.programme_id, scope)
+        if by_code:  # within the scope above: a hidden code matches nothing
+            conditions.append(Run.programme_id == select(MonitoringProgramme.id).where(
+                MonitoringProgramme.code == bindparam("code")).scalar_subquery())
+    if status:
+        conditions.append(Run.status == bindparam("status"))
+    if trigger:
+        conditions.append(Run.trigger == bindparam("trigger"))
+    if dry_run:
+        conditions.append(Run.dry_run.is_(dry_run == "yes"))
+    if date_from:
+        conditions.append(Run.queued_at >= bindparam("date_from", type_=Run.queued_at.type))
+    if date_to:
+        conditions.append(Run.queued_at < bindparam("date_to", type_=Run.queued_at.type))
+    # As for alerts: the runs table alone down its (queued_at) index, then the page's
+    # programmes and requesters by primary key.
+    key, _ = sort_parts(sort, RUN_SORTS, RUN_DEFAULT_SORT)
+    return join_for(select(Run).where(*conditions), key, Run.programme_id).options(
+        joinedload(Run.programme).load_only(*PROGRAMME_BRIEF),
+        joinedload(Run.requested_by))
 
 
 def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme | None = None,
@@ -275,31 +359,25 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
 
     Two statements: the bounded count and the page (programme and requester joined).
     """
-    Run = MonitoringProgrammeRun
-    query = select(Run)
+    params: dict[str, Any] = {}
     if programme is not None:
-        query = query.where(Run.programme_id == programme.id)
+        scope, by_code = None, False
+        params["programme_id"] = programme.id
     else:
-        query = _scope_by_programme(query, Run.programme_id, user)
-        if filters.programme:  # within the scope above: a hidden code matches nothing
-            query = query.where(Run.programme_id == select(MonitoringProgramme.id).where(
-                MonitoringProgramme.code == filters.programme).scalar_subquery())
-    if filters.status:
-        query = query.where(Run.status == filters.status)
-    if filters.trigger:
-        query = query.where(Run.trigger == filters.trigger)
-    if filters.dry_run in ("yes", "no"):
-        query = query.where(Run.dry_run.is_(filters.dry_run == "yes"))
-    query = filters.apply_dates(query, Run.queued_at)
-    # As for alerts: the runs table alone down its (queued_at) index, then the page's
-    # programmes and requesters by primary key.
+        scope, by_code = viewer_scope(user), bool(filters.programme)
+        params.update(viewer_params(user), code=filters.programme)
+    params.update(status=filters.status, trigger=filters.trigger)
+    range_from, range_to = filters.date_bounds()
+    params.update(date_from=range_from, date_to=range_to)
+    name = (filters.sort or RUN_DEFAULT_SORT).lstrip("-")
+    shape = (by_code, bool(filters.status), bool(filters.trigger),
+             filters.dry_run if filters.dry_run in ("yes", "no") else "",
+             range_from is not None, range_to is not None, name)
     key, ascending = sort_parts(filters.sort, RUN_SORTS, RUN_DEFAULT_SORT)
     return keyset_page(
-        join_for(query, key, Run.programme_id).options(
-            joinedload(Run.programme).load_only(*PROGRAMME_BRIEF),
-            joinedload(Run.requested_by)),
-        key.column, Run.id, after=after, before=before, per_page=per_page,
-        ascending=ascending, kind=key.kind, value_of=key.value_of)
+        _run_list_query(scope, shape), key.column, MonitoringProgrammeRun.id, after=after,
+        before=before, per_page=per_page, ascending=ascending, kind=key.kind,
+        value_of=key.value_of, params=params)
 
 
 def load_run(run_uuid: str) -> MonitoringProgrammeRun | None:
@@ -344,31 +422,44 @@ class AlertFilters:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
+@lru_cache(maxsize=256)
+def _alert_list_query(scope: str, shape: tuple[Any, ...]) -> Select:
+    """The alert inbox's query for one shape of filters, built once (values bound: the
+    scope's ``viewer_id``, ``state``, ``severity``, ``code``)."""
+    Alert = MonitoringProgrammeAlert
+    state, severity, by_code, sort = shape
+    conditions = _scoped(Alert.programme_id, scope)
+    if state == "unresolved":
+        conditions.append(Alert.state.in_(UNRESOLVED))
+    elif state != "all":
+        conditions.append(Alert.state == bindparam("state"))
+    if severity:
+        conditions.append(Alert.severity == bindparam("severity"))
+    if by_code:
+        conditions.append(Alert.programme.has(MonitoringProgramme.code == bindparam("code")))
+    # The page reads the alerts table alone, down the (last_seen_at, id) index, and stops
+    # after a page; the page's programmes and people come by primary key afterwards (a
+    # join here lets SQLite start from programmes and sort every unresolved alert).
+    key, _ = sort_parts(sort, ALERT_SORTS, ALERT_DEFAULT_SORT)
+    # A row shows no triager (the history names them) and not the alert's details.
+    return join_for(select(Alert).where(*conditions), key, Alert.programme_id).options(
+        joinedload(Alert.programme).load_only(*PROGRAMME_BRIEF), defer(Alert.details_json))
+
+
 def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
                 before: str | None = None, per_page: int = 25) -> KeysetPage:
     """Return one keyset page of alerts ``user`` may see, most recently seen first unless
     ``filters.sort`` names a column of ``list_sorts.ALERT_SORTS`` (bounded count + page)."""
-    Alert = MonitoringProgrammeAlert
-    query = _scope_by_programme(select(Alert), Alert.programme_id, user)
-    if filters.state == "unresolved":
-        query = query.where(Alert.state.in_(UNRESOLVED))
-    elif filters.state != "all":
-        query = query.where(Alert.state == filters.state)
-    if filters.severity:
-        query = query.where(Alert.severity == filters.severity)
-    if filters.programme:
-        query = query.where(Alert.programme.has(MonitoringProgramme.code == filters.programme))
-    # The page reads the alerts table alone, down the (last_seen_at, id) index, and stops
-    # after a page; the page's programmes and people come by primary key afterwards (a
-    # join here lets SQLite start from programmes and sort every unresolved alert).
+    state = filters.state if filters.state in ("unresolved", "all") else "one"
+    shape = (state, bool(filters.severity), bool(filters.programme),
+             (filters.sort or ALERT_DEFAULT_SORT).lstrip("-"))
+    params = {**viewer_params(user), "state": filters.state, "severity": filters.severity,
+              "code": filters.programme}
     key, ascending = sort_parts(filters.sort, ALERT_SORTS, ALERT_DEFAULT_SORT)
     return keyset_page(
-        # A row shows no triager (the history names them) and not the alert's details.
-        join_for(query, key, Alert.programme_id).options(
-            joinedload(Alert.programme).load_only(*PROGRAMME_BRIEF),
-            defer(Alert.details_json)),
-        key.column, Alert.id, after=after, before=before, per_page=per_page,
-        ascending=ascending, kind=key.kind, value_of=key.value_of)
+        _alert_list_query(viewer_scope(user), shape), key.column, MonitoringProgrammeAlert.id,
+        after=after, before=before, per_page=per_page, ascending=ascending, kind=key.kind,
+        value_of=key.value_of, params=params)
 
 
 _ALERT_EVENTS = (select(AuditEvent)
