@@ -30,7 +30,9 @@ def local_time(value: datetime | None, timezone: str = "UTC") -> str:
     """Return the timestamp as ``YYYY-MM-DD HH:MM TZ`` (zone: see :func:`viewer_zone`)."""
     if value is None:
         return "—"
-    return value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    local = value.astimezone(_zone(timezone))
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+            f"{local.hour:02d}:{local.minute:02d} {local.tzname() or ''}")
 
 
 def viewer_zone(default: str | None = "UTC") -> str:
@@ -67,9 +69,27 @@ def _zone(timezone: str | None) -> ZoneInfo:
             or _zone_named("UTC"))
 
 
-def _time_element(value: datetime, text: str, title: str) -> Markup:
-    exact = value.astimezone(UTC).isoformat(timespec="seconds")
-    return Markup(f'<time datetime="{exact}" title="{escape(title)}">{escape(text)}</time>')
+_NO_TIME = Markup('<span class="muted">—</span>')
+
+
+def _clock(value: datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (what ``strftime`` gives, at half its cost: a list page
+    formats a hundred times)."""
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}")
+
+
+def _exact(value: datetime) -> str:
+    """The exact ISO 8601 time in UTC, to the second (``isoformat(timespec="seconds")``)."""
+    utc = value.astimezone(UTC)
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}+00:00")
+
+
+def _local(value: datetime, timezone: str | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS ZONE`` in the zone :func:`_zone` picks."""
+    local = value.astimezone(_zone(timezone))
+    return f"{_clock(local)} {escape(local.tzname() or '')}"
 
 
 def timestamp(value: datetime | None, timezone: str | None = "UTC") -> Markup:
@@ -81,23 +101,23 @@ def timestamp(value: datetime | None, timezone: str | None = "UTC") -> Markup:
     ISO 8601 time in UTC.
     """
     if value is None:
-        return Markup('<span class="muted">—</span>')
+        return _NO_TIME
     if value.tzinfo is None:  # SQLite hands back naive datetimes; the portal stores UTC
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone(_zone(timezone))
-    exact = value.astimezone(UTC).isoformat(timespec="seconds")
+    exact = _exact(value)
     return Markup(f'<time datetime="{exact}" title="{exact} (UTC)">'
-                  f'{escape(local.strftime("%Y-%m-%d %H:%M:%S %Z"))}</time>')
+                  f'{_local(value, timezone)}</time>')
 
 
 def ago(value: datetime | None, timezone: str | None = "UTC") -> Markup:
     """A relative time ("5 min ago") whose tooltip is the :func:`timestamp` text."""
     if value is None:
-        return Markup('<span class="muted">—</span>')
+        return _NO_TIME
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return _time_element(value, relative_time(value), local)
+    # The relative text is made of digits and fixed words, the local text escaped.
+    return Markup(f'<time datetime="{_exact(value)}" title="{_local(value, timezone)}">'
+                  f'{relative_time(value)}</time>')
 
 
 # The small pieces every list row shows, as Python rather than Jinja macros: a page calls

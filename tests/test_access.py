@@ -333,3 +333,40 @@ def test_bulk_triage_by_role(world, client, auth, role):
         assert "Only the programme" in flashed
     else:
         assert "not found" in flashed
+
+
+LIST_SCOPES = {"admin": {"MATRIX", "ELSEWHERE"}, "member": {"MATRIX"}, "owner": {"MATRIX"},
+               "reviewer": {"MATRIX"}, "inactive_steward": set(), "outsider": {"ELSEWHERE"}}
+
+
+def test_lists_built_once_per_shape_scope_each_user_by_their_own_id(world):
+    """The programme, run and alert lists build their statements once per shape of filters
+    and bind the viewer per request: users asking one after the other, through the very
+    same statements, each see their own programmes only."""
+    from portal.models import MonitoringProgramme
+    from portal.services import paging, queries
+
+    elsewhere = db.session.scalar(select(MonitoringProgramme).filter_by(code="ELSEWHERE"))
+    gen_run(elsewhere)
+    gen_alert(elsewhere)
+    hits_before = (queries._programme_list_statements.cache_info().hits,
+                   queries._alert_list_query.cache_info().hits,
+                   queries._run_list_query.cache_info().hits,
+                   paging._keyset_statements.cache_info().hits)
+    for _ in range(2):  # the second pass reads every list through statements already built
+        for role, codes in LIST_SCOPES.items():
+            user = world["users"][role]
+            programmes = queries.list_programmes(user, queries.ProgrammeFilters())
+            assert {row.programme.code for row in programmes.items} == codes, role
+            assert programmes.total == len(codes), role
+            runs = queries.list_runs(user, queries.RunFilters())
+            assert {run.programme.code for run in runs.items} == codes, role
+            alerts = queries.list_alerts(user, queries.AlertFilters())
+            assert {alert.programme.code for alert in alerts.items} == codes, role
+            assert alerts.total == len(codes), role
+    hits_after = (queries._programme_list_statements.cache_info().hits,
+                  queries._alert_list_query.cache_info().hits,
+                  queries._run_list_query.cache_info().hits,
+                  paging._keyset_statements.cache_info().hits)
+    assert all(after >= before + len(LIST_SCOPES) for before, after
+               in zip(hits_before, hits_after, strict=True)), (hits_before, hits_after)
