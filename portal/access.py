@@ -132,7 +132,8 @@ def viewer_params(user: User | Any) -> dict[str, Any]:
     return {VIEWER: user.id} if viewer_scope(user) == SEES_OWN else {}
 
 
-def visible_where(column: Any, scope: str, viewer: Any = None) -> ColumnElement[bool]:
+def visible_where(column: Any, scope: str, viewer: Any = None, *,
+                  probe: bool = False) -> ColumnElement[bool]:
     """A condition: ``column`` (a programme id) names a programme visible in ``scope``.
 
     For ``SEES_OWN`` the user is ``viewer`` (an id), or by default the bound parameter
@@ -144,6 +145,11 @@ def visible_where(column: Any, scope: str, viewer: Any = None) -> ColumnElement[
     its own (ordering) index and stops after a page. ``column IN (a UNION of the two)``
     instead let PostgreSQL join a page against the materialised union row by row (1.4
     ms against 0.2 ms for an alert page over 1,000 programmes).
+
+    ``probe``: the same condition as two correlated EXISTS, each an index probe per row,
+    for a page of programmes that walks its ordering index and stops after a page; SQLite
+    otherwise reads both sets whole first (0.1 against 0.47 ms for a page of the
+    programme list over 1,000 visible programmes).
     """
     if scope == SEES_ALL:
         return true()
@@ -157,6 +163,10 @@ def visible_where(column: Any, scope: str, viewer: Any = None) -> ColumnElement[
         institution_members,
         institution_members.c.institution_id == programme_institutions.c.institution_id,
     ).where(institution_members.c.user_id == viewer)
+    if probe:
+        return or_(
+            stewarded.where(MonitoringProgrammeSteward.programme_id == column).exists(),
+            operated.where(programme_institutions.c.programme_id == column).exists())
     return or_(column.in_(stewarded), column.in_(operated))
 
 

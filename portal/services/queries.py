@@ -152,7 +152,8 @@ def _programme_list_statements(scope: str, shape: tuple[str, ...]) -> tuple[Sele
     """
     archived, q, cadence, scheduler, status, alerts, sort = shape
     P = MonitoringProgramme
-    conditions = [visible_where(P.id, scope)]
+    visible = [visible_where(P.id, scope)]
+    conditions = []
     if not archived:
         conditions.append(P.active.is_(True))
     if q:
@@ -172,8 +173,13 @@ def _programme_list_statements(scope: str, shape: tuple[str, ...]) -> tuple[Sele
         conditions.append(P.open_alert_count > 0)
     elif alerts == "no":
         conditions.append(P.open_alert_count == 0)
-    count = select(func.count(P.id)).where(*conditions)
-    page = (select(*_LIST_COLUMNS).where(*conditions).order_by(*_programme_order(sort))
+    count = select(func.count(P.id)).where(*visible, *conditions)
+    # Each row carries the total: the count is an uncorrelated sub-query, computed once
+    # per statement, and the page costs one round trip instead of two. The page probes
+    # each programme it walks (it stops after a page); the count hashes the visible ids.
+    page = (select(*_LIST_COLUMNS, count.scalar_subquery().correlate(None).label("total"))
+            .where(visible_where(P.id, scope, probe=True), *conditions)
+            .order_by(*_programme_order(sort))
             .limit(bindparam("limit")).offset(bindparam("offset")))
     return count, page
 
@@ -202,8 +208,9 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     The latest run and the open-alert count are read from the programme row (kept by
     ``services.programme_summary``), so nothing is grouped per request. Programmes are
     few (one row each, ordered by the unique code), so the page is numbered and the
-    count exact. Three statements, each built once per shape of filters: the count,
-    the page (plain rows of :data:`_LIST_COLUMNS`), and the page's institution codes.
+    count exact. Two statements, each built once per shape of filters: the page (plain
+    rows of :data:`_LIST_COLUMNS`, each carrying the total) and the page's institution
+    codes; a page past the end counts apart.
 
     Args:
         user: the acting user (scoping via ``access.visible_where``).
@@ -216,9 +223,12 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     shape, params = _list_shape(filters)
     count, page_statement = _programme_list_statements(viewer_scope(user), shape)
     params.update(viewer_params(user))
-    total = db.session.scalar(count, params) or 0
     rows = db.session.execute(page_statement, {**params, "limit": per_page,
                                                "offset": (page - 1) * per_page}).all()
+    if rows:
+        total = rows[0].total
+    else:  # no row to carry it: page 1 of nothing, or a page past the end
+        total = db.session.scalar(count, params) or 0 if page > 1 else 0
     institutions: dict[int, list[str]] = defaultdict(list)
     if rows:
         for programme_id, code in db.session.execute(

@@ -9,10 +9,11 @@ import uuid
 from datetime import timedelta
 from html import unescape
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from portal.extensions import db
-from portal.models import MonitoringProgrammeAlert, utcnow
+from portal.models import MonitoringProgrammeAlert, User, utcnow
+from portal.services.queries import AlertFilters, list_alerts
 from tests.factories import gen_alert, gen_programme, gen_run, gen_user
 
 ALERT = re.compile(r'<tbody id="alert-([0-9a-f-]{36})"')
@@ -70,6 +71,36 @@ def test_run_pages_show_every_run_once_with_tied_times(app, client, auth):
         assert [u for p in forward for u in p] == expected
         backward, _ = _walk(client, last_url, RUN, "prev")
         assert backward == forward[::-1]
+
+
+def test_every_page_counts_the_same_total_also_past_either_end(app, client, auth):
+    """The rows of a page carry the count; a cursor that leads past the rows (a stale
+    link: the rows around it were resolved meanwhile) still shows the right total."""
+    app.config["PAGE_SIZE"] = 2
+    gen_user("admin@x.org", is_admin=True)
+    programme = gen_programme("BIRDS")
+    now = utcnow()
+    alerts = [gen_alert(programme, rule_id=f"r{n}", last_seen_at=now - timedelta(minutes=n))
+              for n in range(5)]
+    auth.login("admin@x.org")
+    first = client.get("/alerts").get_data(as_text=True)
+    pages, last_url = _walk(client, "/alerts", ALERT, "next")
+    assert [len(p) for p in pages] == [2, 2, 1]
+    last = client.get(last_url).get_data(as_text=True)
+    assert "5 alerts" in first and "5 alerts" in last
+    newer = _link(first, "next")
+    for alert in alerts[2:]:  # every alert after the first page's is resolved
+        alert.state = "resolved"
+    db.session.commit()
+    stale = client.get(newer).get_data(as_text=True)
+    assert ALERT.findall(stale) == [] and "No alerts here" in stale
+    cursor = newer.split("after=")[1].split("&")[0]
+    admin = db.session.scalar(select(User).filter_by(email="admin@x.org"))
+    past = list_alerts(admin, AlertFilters(), after=cursor, per_page=2)
+    assert past.items == [] and past.total == 2  # counted apart: no row carried it
+    everything = client.get(newer.replace("/alerts?", "/alerts?state=all&")).get_data(
+        as_text=True)
+    assert len(ALERT.findall(everything)) == 2 and "5 alerts" in everything
 
 
 def test_the_inbox_count_stops_at_a_thousand(app, client, auth):

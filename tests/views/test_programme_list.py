@@ -84,6 +84,24 @@ def test_pagination_keeps_filters(app, client, auth):
     assert "cadence=daily" in page.split('rel="next"')[0].rsplit("href=", 1)[1]
 
 
+def test_a_page_past_the_end_still_counts_the_programmes(app, client, auth):
+    """Each row of a page carries the total; a page with no rows counts apart."""
+    app.config["PAGE_SIZE"] = 2
+    gen_user("admin@x.org", is_admin=True)
+    for n in range(3):
+        gen_programme(f"P{n}", refresh_cadence="daily")
+    gen_programme("WEEKLY", refresh_cadence="weekly")
+    auth.login("admin@x.org")
+    last = client.get("/?cadence=daily&page=2").get_data(as_text=True)
+    assert ">P2</a>" in last and "3 programmes · page 2 of 2" in last
+    beyond = client.get("/?cadence=daily&page=7").get_data(as_text=True)
+    assert "No programmes to show" in beyond
+    api = client.get("/api/v1/programmes?cadence=daily&page=7").json
+    assert api["items"] == [] and api["total"] == 3 and api["pages"] == 1
+    nothing = client.get("/api/v1/programmes?cadence=monthly").json
+    assert nothing["items"] == [] and nothing["total"] == 0
+
+
 def _query_count(client, url: str) -> int:
     response = client.get(url)
     assert response.status_code == 200
