@@ -162,6 +162,55 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+#: The main navigation, in order: (endpoint, label, the blueprints and endpoints of its
+#: section). ``ADMIN_NAV`` follows for admins.
+MAIN_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("programmes.index", "Programmes", ("programmes", "authoring", "runs.programme_runs",
+                                        "notifications.webhook_list",
+                                        "notifications.expected_delivery")),
+    ("runs.index", "Runs", ("runs.detail",)),
+    ("alerts.index", "Alerts", ("alerts",)),
+    ("metrics.page", "Metrics", ("metrics",)),
+    ("health.index", "Health", ("health",)),
+    ("audit.index", "Audit log", ("audit",)),
+    ("account.tokens", "API tokens", ("account.tokens",)),
+    ("notifications.settings", "Notifications", ("notifications.settings",)),
+    ("authoring.reference", "Docs", ()),
+)
+ADMIN_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("admin.users", "Users", ("admin.user_detail",)),
+    ("admin.institutions", "Institutions", ()),
+    ("admin.shared_folders", "Shared folders", ()),
+)
+
+
+def main_nav() -> Markup:
+    """The main navigation's links (and the admin's, for an admin).
+
+    A link is ``aria-current="page"`` on its own page and ``"true"`` inside its section
+    (the Docs page belongs to no section). Built here rather than by a macro per link:
+    every page shows it, and a dozen macro calls and URL builds were a tenth of a page.
+    """
+    from flask import current_app, request, url_for
+    from flask_login import current_user
+
+    endpoint, blueprint = request.endpoint, request.blueprint
+    urls = current_app.extensions.setdefault("nav_urls", {}).setdefault(
+        request.script_root, {})
+    links = MAIN_NAV + (ADMIN_NAV if getattr(current_user, "is_admin", False) else ())
+    parts = []
+    for target, label, section in links:
+        url = urls.get(target)
+        if url is None:
+            url = urls[target] = url_for(target)
+        here = endpoint == target
+        within = (not here and endpoint != "authoring.reference"
+                  and (endpoint in section or blueprint in section))
+        current = ' aria-current="page"' if here else ' aria-current="true"' if within else ""
+        parts.append(f'<a href="{escape(url)}"{current}>{escape(label)}</a>')
+    return Markup("\n      ".join(parts))
+
+
 def register_template_helpers(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters["relative_time"] = relative_time
@@ -170,7 +219,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["timestamp"] = timestamp  # the one rule for showing a time
     app.jinja_env.filters["ago"] = ago
     # ``when(value, tz)``: the relative time of the ``ago`` filter, called as a function.
-    app.jinja_env.globals.update(when=ago, status=status, dry=dry, severity=severity)
+    app.jinja_env.globals.update(when=ago, status=status, dry=dry, severity=severity,
+                                 main_nav=main_nav)
 
     from portal.services.step_usage import usage_sentence
 
