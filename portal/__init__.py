@@ -127,7 +127,8 @@ def _configure_pool_ping(app: Flask) -> None:
 
 
 def _track_writes(app: Flask) -> None:
-    """Note on a PostgreSQL connection when its transaction may have written.
+    """Note on a PostgreSQL connection when its transaction may have written; let page
+    requests (GET, HEAD) read without a transaction until they write.
 
     ``dbutil.begin_write`` lets a transaction that has only read go on as a write
     transaction; anything but a plain SELECT counts as a write (DML, DDL, a CTE, a
@@ -142,7 +143,24 @@ def _track_writes(app: Flask) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def note_write(connection, cursor, statement, parameters, context, executemany):  # noqa: ARG001
         if statement.lstrip()[:6].upper() != "SELECT" or " FOR " in statement[-160:].upper():
+            if connection.info.pop(dbutil.READING, False):
+                # A page's reads ran outside a transaction; from this first statement that
+                # may write on, it is one (psycopg sends BEGIN before it), committed or
+                # rolled back by the session as any other.
+                connection.connection.dbapi_connection.autocommit = False
             connection.info[dbutil.WROTE] = True
+
+    @app.before_request
+    def read_without_a_transaction() -> None:
+        """A GET or HEAD reads outside a transaction: no BEGIN and no ROLLBACK, two round
+        trips of a page's five to ten. Under READ COMMITTED each statement of a
+        transaction sees what is committed when it runs, so the reads see what they would
+        have seen; a statement that may write (or lock rows) still starts a transaction
+        first (``note_write``). The pool restores the isolation level on check-in."""
+        if request.method in ("GET", "HEAD") and not db.session().in_transaction():
+            connection = db.session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"})
+            connection.info[dbutil.READING] = True
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
@@ -153,6 +171,7 @@ def _track_writes(app: Flask) -> None:
     @event.listens_for(engine, "reset")
     def connection_reset(dbapi_connection, connection_record, reset_state):  # noqa: ARG001
         connection_record.info.pop(dbutil.WROTE, None)
+        connection_record.info.pop(dbutil.READING, None)
 
 
 def _configure_sqlite(app: Flask) -> None:

@@ -17,6 +17,9 @@ Write = tuple[Executable, dict[str, Any]]
 #: Set on a PostgreSQL connection's info by a statement that may write; cleared when its
 #: transaction ends (``portal._track_writes``).
 WROTE = "programme_ops_wrote"
+#: Set on a PostgreSQL connection's info while a page request reads without a transaction
+#: (``portal._track_writes``); its first statement that may write starts one.
+READING = "programme_ops_reading"
 
 
 def begin_write(*, keep_loaded: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -30,9 +31,19 @@ def local_time(value: datetime | None, timezone: str = "UTC") -> str:
     """Return the timestamp as ``YYYY-MM-DD HH:MM TZ`` (zone: see :func:`viewer_zone`)."""
     if value is None:
         return "—"
-    local = value.astimezone(_zone(timezone))
-    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
-            f"{local.hour:02d}:{local.minute:02d} {local.tzname() or ''}")
+    return local_time_in(timezone)(value)
+
+
+def local_time_in(timezone: str | None) -> Callable[[datetime], str]:
+    """:func:`local_time` for many times of one zone: the zone is looked up once."""
+    zone = _zone(timezone)
+
+    def format_local(value: datetime) -> str:
+        local = value.astimezone(zone)
+        return (f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+                f"{local.hour:02d}:{local.minute:02d} {local.tzname() or ''}")
+
+    return format_local
 
 
 def viewer_zone(default: str | None = "UTC") -> str:
