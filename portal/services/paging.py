@@ -91,12 +91,8 @@ def _fits(number: str) -> bool:
         return False
 
 
-def bounded_count(query: Select, id_column: Any, cap: int = COUNT_CAP) -> int:
-    """Count the rows of ``query`` up to ``cap + 1`` (more than ``cap`` reads as "cap+")."""
-    return db.session.scalar(_bounded_count_statement(query, id_column, cap)) or 0
-
-
 def _bounded_count_statement(query: Select, id_column: Any, cap: int) -> Select:
+    """Count the rows of ``query`` up to ``cap + 1`` (more than ``cap`` reads as "cap+")."""
     limited = query.with_only_columns(id_column).order_by(None).limit(cap + 1).subquery()
     return select(func.count()).select_from(limited)
 

@@ -225,15 +225,14 @@ def list_programmes(user: Any, filters: ProgrammeFilters, *, page: int = 1,
     params.update(viewer_params(user))
     rows = db.session.execute(page_statement, {**params, "limit": per_page,
                                                "offset": (page - 1) * per_page}).all()
-    if rows:
-        total = rows[0].total
-    else:  # no row to carry it: page 1 of nothing, or a page past the end
-        total = db.session.scalar(count, params) or 0 if page > 1 else 0
     institutions: dict[int, list[str]] = defaultdict(list)
     if rows:
+        total = rows[0].total
         for programme_id, code in db.session.execute(
                 _PAGE_INSTITUTIONS, {"ids": [row.id for row in rows]}):
             institutions[programme_id].append(code)
+    else:  # no row to carry it: page 1 of nothing, or a page past the end
+        total = db.session.scalar(count, params) or 0 if page > 1 else 0
     items = [ProgrammeRow(row, institutions.get(row.id, []), row.latest_run_status,
                           row.latest_run_uuid, bool(row.latest_run_dry_run),
                           row.open_alert_count or 0)
@@ -367,7 +366,8 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
     """Return one keyset page of runs ``user`` may see (of one programme, or of all),
     newest first unless ``filters.sort`` names a column of ``list_sorts.RUN_SORTS``.
 
-    Two statements: the bounded count and the page (programme and requester joined).
+    One statement: the page (programme and requester joined), its rows carrying the
+    bounded count.
     """
     params: dict[str, Any] = {}
     if programme is not None:
