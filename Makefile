@@ -1,19 +1,25 @@
 # Programme Ops — the two commands a newcomer needs: `make run` and `make test`.
-PYTHON ?= python3
+# The interpreter .venv is built with: an optimised build of Python >= 3.11, the
+# distribution's first (scripts/python.sh says why). Another interpreter rebuilds .venv.
+PYTHON ?= $(shell scripts/python.sh)
+PYTHON_PATH := $(shell "$(PYTHON)" -c 'import os, sys; print(os.path.realpath(sys.executable))')
 VENV := .venv
 PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell echo "$(PYTHON_PATH)" | md5sum | cut -c1-8)
 export FLASK_APP := wsgi
 
 .PHONY: run test lint worker scheduler bench venv system-deps migrate seed clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@[ "$$(cat $(VENV)/.python 2>/dev/null)" = "$(PYTHON_PATH)" ] || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
+	echo "$(PYTHON_PATH)" > $(VENV)/.python
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(STAMP)
 
 system-deps:
 	@scripts/system-deps.sh

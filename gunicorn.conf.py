@@ -25,6 +25,7 @@ Measured with ``make bench`` (bench_portal.py: 8 clients, admin and operator, SQ
 PostgreSQL); docs/runbook.md records the figures.
 """
 
+import gc
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -36,3 +37,12 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 0)
 # on) each hold a slot, so they get gunicorn's default room instead.
 worker_connections = 1000 if keepalive else threads
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # "" turns it off
+
+
+def post_worker_init(worker):
+    """Move what loading the app created (modules, models, routes: ~170,000 objects) out
+    of the collector's reach. A full collection otherwise walks them all, stopping a
+    request for 80-90 ms every few hundred requests; the requests' own garbage is still
+    collected as before."""
+    gc.collect()
+    gc.freeze()
