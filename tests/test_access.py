@@ -370,3 +370,54 @@ def test_lists_built_once_per_shape_scope_each_user_by_their_own_id(world):
                   paging._keyset_statements.cache_info().hits)
     assert all(after >= before + len(LIST_SCOPES) for before, after
                in zip(hits_before, hits_after, strict=True)), (hits_before, hits_after)
+
+
+#: Each role's roles on the MATRIX programme of ``world``, written out.
+ROLES_ON_MATRIX = {"owner": {"owner"}, "steward": {"steward"}, "operator": {"operator"},
+                   "reviewer": {"reviewer", "operator"},  # given both, below
+                   "member": {"member"}, "outsider": set(), "inactive_steward": set()}
+
+
+@pytest.mark.parametrize("role", sorted(ROLES_ON_MATRIX))
+def test_roles_come_with_the_programme_or_run_they_are_on(app, world, role):
+    """A programme page (and a run page) reads the viewer's roles in the statement that
+    loads the programme (the run): the roles are exactly theirs, whether they may create
+    programmes is answered too, and authorising costs no statement of its own."""
+    from flask import g
+    from flask_login import login_user
+    from sqlalchemy import event
+
+    from portal.services.queries import load_run
+
+    user, programme, run_uuid = world["users"][role], world["programme"], world["run"].uuid
+    if role == "reviewer":
+        gen_steward(programme, user, "operator")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    # the programme's statement; the run's and its steps' (Flask-Login's loader does not
+    # run: the user is given)
+    for load, reads in ((lambda: access.load_programme("MATRIX"), 1),
+                        (lambda: load_run(run_uuid, user), 2)):
+        with app.test_request_context("/"):
+            login_user(user)
+            event.listen(db.engine, "before_cursor_execute", count)
+            try:
+                statements.clear()
+                try:
+                    load()
+                except Exception:  # noqa: BLE001 — 404 for those who may not see it
+                    pass
+                roles = access.roles_on(user, programme)
+                creates = access.can_create_programme(user)
+                read = len(statements)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count)
+            assert roles == ROLES_ON_MATRIX[role], role
+            assert creates == (role in {"owner", "outsider"}), role  # outsider owns ELSEWHERE
+            g.pop("_roles_cache")
+            g.pop("_owns_a_programme")
+            assert access.roles_on(user, programme) == roles  # roles_on's own statement
+        assert read == reads, (role, statements)

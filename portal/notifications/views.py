@@ -8,7 +8,12 @@ from flask_wtf import FlaskForm
 
 from portal import access
 from portal.models import MonitoringProgramme, utcnow
-from portal.models.notifications import DELIVERY_MODES, EVENT_TYPES, EXPECTED_CADENCES
+from portal.models.notifications import (
+    DELIVERY_MODES,
+    EVENT_TYPES,
+    EXPECTED_CADENCES,
+    ExpectedDelivery,
+)
 from portal.notifications import bp
 from portal.services import DomainError, NotFound
 from portal.services.notifications import delivery, expected, subscriptions, webhooks
@@ -39,9 +44,9 @@ def can_manage_webhooks(programme: MonitoringProgramme) -> bool:
 
 
 @bp.app_template_global()
-def delivery_overview(programme: MonitoringProgramme):
-    """The programme page's expected-delivery card: None when nothing is expected."""
-    row = expected.get_expectation(programme)
+def delivery_overview(programme: MonitoringProgramme, row: ExpectedDelivery | None):
+    """The programme page's expected-delivery card for the programme's expectation
+    ``row`` (``queries.programme_detail`` reads it): None when nothing is expected."""
     if row is None:
         return None
     now = utcnow()

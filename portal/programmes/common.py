@@ -65,7 +65,7 @@ def not_started(error: DomainError, fallback: str) -> Response:
 
 def load_run_for(run_uuid: str, action: str = access.VIEW) -> MonitoringProgrammeRun:
     """Load a run (with programme and steps) and authorise ``action`` on its programme."""
-    run = load_run(run_uuid)
+    run = load_run(run_uuid, current_user)
     if run is None:
         abort(404)
     access.authorize(current_user, action, run.programme)

@@ -134,9 +134,9 @@ def review_settings(programme):
 
 
 def release_review_context(programme, releases: list) -> dict:
-    """What the programme page shows of the gate: the pending candidate, the withdrawn
-    versions among ``releases`` (the published folders it lists; none, nothing to read)
-    and whether the user may change the review settings."""
-    return {"pending_candidate": review.pending_candidate(programme),
-            "withdrawn_versions": release_pages.withdrawals(programme) if releases else {},
+    """What the programme page shows of the gate besides the pending candidate
+    (``queries.programme_detail`` reads it): the withdrawn versions among ``releases``
+    (the published folders it lists; none, nothing to read) and whether the user may
+    change the review settings."""
+    return {"withdrawn_versions": release_pages.withdrawals(programme) if releases else {},
             "can_edit_review": access.can(current_user, access.EDIT, programme)}

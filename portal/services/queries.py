@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import defer, joinedload, selectinload
 
 from portal.access import (
     SEES_ALL,
+    SEES_OWN,
+    VIEWER,
+    remember_roles,
+    roles_mask,
     viewer_params,
     viewer_scope,
     visible_programmes,
@@ -34,9 +38,11 @@ from portal.models import (
     MonitoringProgrammeAlert,
     MonitoringProgrammeRun,
     MonitoringProgrammeSteward,
+    ReleaseCandidate,
     User,
     programme_institutions,
 )
+from portal.models.notifications import ExpectedDelivery
 from portal.services.filters import DateRangeFilters, Page
 from portal.services.list_sorts import (
     ALERT_DEFAULT_SORT,
@@ -266,6 +272,16 @@ _PROGRAMME_STEWARDS = (
     .options(joinedload(MonitoringProgrammeSteward.user).load_only(User.name, User.email))
     .order_by(MonitoringProgrammeSteward.is_active.desc(), MonitoringProgrammeSteward.role,
               MonitoringProgrammeSteward.id))
+# The delivery the programme expects and its release candidate awaiting review: at most
+# one of each (unique per programme; one pending candidate per programme), both in one
+# statement.
+_EXPECTATION_AND_PENDING_CANDIDATE = (
+    select(ExpectedDelivery, ReleaseCandidate)
+    .select_from(MonitoringProgramme)
+    .outerjoin(ExpectedDelivery, ExpectedDelivery.programme_id == MonitoringProgramme.id)
+    .outerjoin(ReleaseCandidate, and_(ReleaseCandidate.programme_id == MonitoringProgramme.id,
+                                      ReleaseCandidate.status == "pending"))
+    .where(MonitoringProgramme.id == bindparam("programme_id")))
 
 
 def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
@@ -275,9 +291,11 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
     Returns:
         ``runs`` (the ``recent`` newest, as rows with ``requester_name``), ``strip``
         (the ``strip`` newest, for the outcome strip), ``alerts`` (unresolved),
-        ``stewards`` (with users) and ``active_run`` (the queued or running run among
-        the recent ones, if any). The runs are one statement of plain rows: the table
-        and the strip show a few columns, not the run documents or the requester's row.
+        ``stewards`` (with users), ``active_run`` (the queued or running run among
+        the recent ones, if any), ``expectation`` (the expected delivery, if declared)
+        and ``pending_candidate`` (the release candidate awaiting review, if any). The
+        runs are one statement of plain rows: the table and the strip show a few
+        columns, not the run documents or the requester's row.
     """
     wanted = max(recent, strip)
     ids = {"programme_id": programme.id}
@@ -285,9 +303,11 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
     runs = rows[:recent]
     alerts = db.session.scalars(_UNRESOLVED_ALERTS, ids).all()
     stewards = db.session.scalars(_PROGRAMME_STEWARDS, ids).all()
+    expectation, candidate = db.session.execute(_EXPECTATION_AND_PENDING_CANDIDATE, ids).one()
     active = next((run for run in runs if run.status in ACTIVE_STATUSES), None)
     return {"runs": runs, "strip": rows[:strip], "alerts": alerts, "stewards": stewards,
-            "active_run": active}
+            "active_run": active, "expectation": expectation,
+            "pending_candidate": candidate}
 
 
 @dataclass
@@ -390,14 +410,30 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
         value_of=key.value_of, params=params)
 
 
-def load_run(run_uuid: str) -> MonitoringProgrammeRun | None:
-    """Return the run with its programme, requester and steps (two statements)."""
-    Run = MonitoringProgrammeRun
-    return db.session.scalar(
-        select(Run).where(Run.uuid == run_uuid)
-        .options(joinedload(Run.programme), joinedload(Run.requested_by),
-                 selectinload(Run.steps))
-    )
+def load_run(run_uuid: str, viewer: Any = None) -> MonitoringProgrammeRun | None:
+    """Return the run with its programme, requester and steps (two statements).
+
+    With ``viewer``, a user who sees their own programmes, their roles on the run's
+    programme come in the first statement (``access.remember_roles``): the page
+    authorises the run without another round trip.
+    """
+    if viewer is None or viewer_scope(viewer) != SEES_OWN:
+        return db.session.scalar(_RUN_BY_UUID, {"uuid": run_uuid})
+    row = db.session.execute(_RUN_AND_ROLES_BY_UUID,
+                             {"uuid": run_uuid, VIEWER: viewer.id}).one_or_none()
+    if row is None:
+        return None
+    remember_roles(viewer, row[0].programme_id, row[1])
+    return row[0]
+
+
+_RUN_BY_UUID = (select(MonitoringProgrammeRun)
+                .where(MonitoringProgrammeRun.uuid == bindparam("uuid"))
+                .options(joinedload(MonitoringProgrammeRun.programme),
+                         joinedload(MonitoringProgrammeRun.requested_by),
+                         selectinload(MonitoringProgrammeRun.steps)))
+_RUN_AND_ROLES_BY_UUID = _RUN_BY_UUID.add_columns(
+    roles_mask(MonitoringProgrammeRun.programme_id))
 
 
 def load_alert(alert_uuid: str) -> MonitoringProgrammeAlert | None:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -174,10 +174,18 @@ def _open_alert(run: MonitoringProgrammeRun, message: str) -> None:
 
 def attempt_links(run: MonitoringProgrammeRun
                   ) -> tuple[MonitoringProgrammeRun | None, MonitoringProgrammeRun | None]:
-    """The previous attempt of ``run`` and the attempt that retried it, if any."""
+    """The previous attempt of ``run`` and the attempt that retried it, if any.
+
+    Only a failed attempt is ever retried (:func:`end_and_retry` ends it ``failed`` as it
+    queues the next), so any other run is looked up no further.
+    """
     previous = db.session.get(MonitoringProgrammeRun, run.retry_of_id) \
         if run.retry_of_id else None
-    following = db.session.scalar(select(MonitoringProgrammeRun)
-                                  .where(MonitoringProgrammeRun.retry_of_id == run.id)
-                                  .order_by(MonitoringProgrammeRun.id).limit(1))
+    following = db.session.scalar(_RETRY_OF, {"run_id": run.id}) \
+        if run.status == "failed" else None
     return previous, following
+
+
+_RETRY_OF = (select(MonitoringProgrammeRun)
+             .where(MonitoringProgrammeRun.retry_of_id == bindparam("run_id"))
+             .order_by(MonitoringProgrammeRun.id).limit(1))
