@@ -8,7 +8,8 @@ worker, without competing for a process's GIL:
 * ``workers`` = cores + 1 (``WEB_CONCURRENCY``): one process per core runs the Python;
   the extra one keeps the cores busy while another waits on the database. With a remote
   database (longer waits) raise it towards 2 x cores + 1.
-* ``threads`` = 1 (``GUNICORN_THREADS``) and ``worker_connections`` = ``threads``: a busy
+* ``threads`` = 1 (``GUNICORN_THREADS``), served by the sync worker (gthread when
+  threads or keep-alive are turned on, with ``worker_connections`` = ``threads``): a busy
   worker accepts nothing more, so waiting requests stay in the kernel's accept queue and
   go to whichever worker frees first. Threads in one process share one GIL: a thread
   coming back from a database call waits for the others' switch interval, which made the
@@ -31,8 +32,11 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
 threads = int(os.environ.get("GUNICORN_THREADS") or 1)
-worker_class = "gthread"
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 0)
+# One thread, no keep-alive: the sync worker serves each connection in its main thread
+# (gthread hands every request to a pool thread and back: 0.2-0.3 ms more CPU a request,
+# 5-8 % on the p95 of bench_portal.py). Threads or keep-alive need gthread.
+worker_class = "gthread" if threads > 1 or keepalive else "sync"
 # A busy worker leaves new requests to a free one; kept-alive connections (when turned
 # on) each hold a slot, so they get gunicorn's default room instead.
 worker_connections = 1000 if keepalive else threads
