@@ -109,9 +109,11 @@ class _KeysetStatements:
 
 @lru_cache(maxsize=256)
 def _keyset_statements(query: Select, sort_column: Any, id_column: Any,
-                       ascending: bool) -> _KeysetStatements:
+                       ascending: bool, count_query: Select | None = None
+                       ) -> _KeysetStatements:
     """Built once per query (itself built once per shape of filters by its list) and
-    order, with the cursor and the page size as bound parameters."""
+    order, with the cursor and the page size as bound parameters; the count counts
+    ``count_query`` (default: ``query``)."""
     key = tuple_(sort_column, id_column)
     cursor = tuple_(bindparam("cursor_value", type_=sort_column.type),
                     bindparam("cursor_id", type_=id_column.type))
@@ -125,7 +127,8 @@ def _keyset_statements(query: Select, sort_column: Any, id_column: Any,
     def beyond(forwards: bool):  # rows after the cursor in reading direction
         return key > cursor if forwards == ascending else key < cursor
 
-    count = _bounded_count_statement(query, id_column, COUNT_CAP)
+    count = _bounded_count_statement(query if count_query is None else count_query,
+                                     id_column, COUNT_CAP)
     # Each row carries the bounded count: an uncorrelated sub-query, computed once per
     # statement, so a page costs one round trip instead of two.
     counted = query.add_columns(count.scalar_subquery().correlate(None).label("total"))
@@ -140,7 +143,9 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
                 before: str | None, per_page: int, ascending: bool = False,
                 kind: type = datetime,
                 value_of: Callable[[Any], Any] | None = None,
-                params: dict[str, Any] | None = None) -> KeysetPage:
+                params: dict[str, Any] | None = None,
+                item_of: Callable[[Any], Any] | None = None,
+                count_query: Select | None = None) -> KeysetPage:
     """Return a page of ``query`` ordered by ``(sort_column, id_column)``, newest first
     (or oldest first when ``ascending``).
 
@@ -161,12 +166,17 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
             ``sort_column``), for sort keys that are not the row's own column (a
             joined programme's code, a rank computed from a value).
         params: the values of ``query``'s bound parameters.
+        item_of: what a page holds for each row read (default: its first column, the
+            entity): for a query of plain columns, an object of them.
+        count_query: the query whose rows are counted (default ``query``): the same
+            rows without what ``query`` joins only to show them.
 
     Returns:
         A KeysetPage with a bounded total: one statement, whose rows carry the count (a
         second counts when a cursor leads past the rows).
     """
-    statements = _keyset_statements(query, sort_column, id_column, ascending)
+    statements = _keyset_statements(query, sort_column, id_column, ascending, count_query)
+    item_of = item_of or (lambda row: row[0])
     params = {**(params or {}), "page_size": per_page + 1}
     counted: list[int] = []
     following = decode_cursor(after, kind)
@@ -183,7 +193,7 @@ def keyset_page(query: Select, sort_column: Any, id_column: Any, *, after: str |
             counted.append(rows[0].total)
         elif cursor is not None:  # no row carries the count: past either end, count apart
             counted.append(db.session.scalar(statements.count, params) or 0)
-        return [row[0] for row in rows]
+        return [item_of(row) for row in rows]
 
     def total() -> int:
         return counted[0] if counted else 0
