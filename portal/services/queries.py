@@ -559,19 +559,22 @@ def list_alerts(user: Any, filters: AlertFilters, *, after: str | None = None,
         params=params, item_of=AlertRow.of, count_query=counted)
 
 
-_ALERT_EVENTS = (select(AuditEvent)
+#: What an alert's history shows of each event: plain rows, not mapped audit events.
+_ALERT_EVENTS = (select(AuditEvent.object_id, AuditEvent.action, AuditEvent.actor_label,
+                        AuditEvent.metadata_json, AuditEvent.created_at)
                  .where(AuditEvent.object_type == "alert",
                         AuditEvent.object_id.in_(bindparam("uuids", expanding=True)))
                  .order_by(AuditEvent.created_at, AuditEvent.id))
 
 
-def alert_histories(alerts: list[Any]) -> dict[str, list[AuditEvent]]:
+def alert_histories(alerts: list[Any]) -> dict[str, list[Any]]:
     """Return each alert's audit events (opened, recurred, acknowledged, resolved…), oldest
-    first, keyed by alert uuid — one statement for the whole page."""
+    first, keyed by alert uuid — one statement for the whole page. An event is a row of
+    ``action``, ``actor_label``, ``metadata_json`` and ``created_at``."""
     if not alerts:
         return {}
-    events = db.session.scalars(_ALERT_EVENTS, {"uuids": [a.uuid for a in alerts]}).all()
-    history: dict[str, list[AuditEvent]] = defaultdict(list)
+    events = db.session.execute(_ALERT_EVENTS, {"uuids": [a.uuid for a in alerts]}).all()
+    history: dict[str, list[Any]] = defaultdict(list)
     for event in events:
         history[event.object_id].append(event)
     return dict(history)
