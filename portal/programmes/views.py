@@ -24,6 +24,7 @@ from portal.services.queries import (
     list_programmes,
     page_number,
     programme_detail,
+    programme_stewards,
 )
 from portal.services.releases import list_releases
 from portal.services.runs import run_refusal
@@ -136,4 +137,4 @@ def stewards(programme):
             status = getattr(error, "status", 400)
     return render_template("programmes/stewards.html", programme=programme, add_form=add_form,
                            remove_form=remove_form,
-                           **programme_detail(programme, recent=0, strip=0)), status
+                           stewards=programme_stewards(programme)), status

@@ -302,12 +302,17 @@ def programme_detail(programme: MonitoringProgramme, *, recent: int = 10,
     rows = db.session.execute(_RECENT_RUNS, {**ids, "limit": wanted}).all() if wanted else []
     runs = rows[:recent]
     alerts = db.session.scalars(_UNRESOLVED_ALERTS, ids).all()
-    stewards = db.session.scalars(_PROGRAMME_STEWARDS, ids).all()
+    stewards = programme_stewards(programme)
     expectation, candidate = db.session.execute(_EXPECTATION_AND_PENDING_CANDIDATE, ids).one()
     active = next((run for run in runs if run.status in ACTIVE_STATUSES), None)
     return {"runs": runs, "strip": rows[:strip], "alerts": alerts, "stewards": stewards,
             "active_run": active, "expectation": expectation,
             "pending_candidate": candidate}
+
+
+def programme_stewards(programme: MonitoringProgramme) -> list[MonitoringProgrammeSteward]:
+    """The programme's steward assignments (active first) with their users' names."""
+    return list(db.session.scalars(_PROGRAMME_STEWARDS, {"programme_id": programme.id}))
 
 
 @dataclass
