@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
@@ -150,17 +150,24 @@ def _track_writes(app: Flask) -> None:
                 connection.connection.dbapi_connection.autocommit = False
             connection.info[dbutil.WROTE] = True
 
-    @app.before_request
-    def read_without_a_transaction() -> None:
+    @event.listens_for(engine, "checkout")
+    def read_without_a_transaction(dbapi_connection, connection_record, connection_proxy):  # noqa: ARG001
         """A GET or HEAD reads outside a transaction: no BEGIN and no ROLLBACK, two round
         trips of a page's five to ten. Under READ COMMITTED each statement of a
         transaction sees what is committed when it runs, so the reads see what they would
         have seen; a statement that may write (or lock rows) still starts a transaction
-        first (``note_write``). The pool restores the isolation level on check-in."""
-        if request.method in ("GET", "HEAD") and not db.session().in_transaction():
-            connection = db.session.connection(
-                execution_options={"isolation_level": "AUTOCOMMIT"})
-            connection.info[dbutil.READING] = True
+        first (``note_write``). Decided when the request first takes a connection, so a
+        request that reads nothing (a static file) takes none."""
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            dbapi_connection.autocommit = True
+            connection_record.info[dbutil.READING] = True
+
+    @event.listens_for(engine, "checkin")
+    def back_to_transactions(dbapi_connection, connection_record):
+        """Whatever a request did, the connection goes back to the pool transactional."""
+        connection_record.info.pop(dbutil.READING, None)
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")

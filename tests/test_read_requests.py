@@ -66,3 +66,22 @@ def test_a_get_that_writes_writes_everything_or_nothing(probe):
     assert _probes() == 2
     assert probe.post("/_probe/writes/yes").status_code in (400, 500)
     assert _probes() == 2
+
+
+def test_a_request_that_reads_nothing_takes_no_connection(probe, app):
+    """A static file is served without a database connection; a page takes one."""
+    from sqlalchemy import event
+
+    checkouts = []
+
+    def count(*args):
+        checkouts.append(1)
+
+    event.listen(db.engine, "checkout", count)
+    try:
+        assert probe.get("/static/portal.css").status_code == 200
+        assert checkouts == []
+        assert probe.get("/_probe/reads").status_code == 200
+        assert checkouts == [1]
+    finally:
+        event.remove(db.engine, "checkout", count)
