@@ -164,8 +164,8 @@ def _track_writes(app: Flask) -> None:
 
     @event.listens_for(engine, "checkin")
     def back_to_transactions(dbapi_connection, connection_record):
-        """Whatever a request did, the connection goes back to the pool transactional."""
-        connection_record.info.pop(dbutil.READING, None)
+        """Whatever a request did, the connection goes back to the pool transactional
+        (``connection_reset`` forgets the request's marks)."""
         if dbapi_connection is not None and dbapi_connection.autocommit:
             dbapi_connection.autocommit = False
 

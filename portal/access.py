@@ -15,7 +15,7 @@ operating institution may see the programme and nothing more.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from flask import abort, g, jsonify, request
@@ -373,18 +373,35 @@ def load_programme(code: str, action: str = VIEW) -> MonitoringProgramme:
 
     A user who sees their own programmes gets their roles on it in the same statement.
     """
-    user = current_user
-    if viewer_scope(user) != SEES_OWN:
-        programme = db.session.execute(_PROGRAMME_BY_CODE, {"code": code}).unique() \
-            .scalar_one_or_none()
-    else:
-        row = db.session.execute(_PROGRAMME_AND_ROLES_BY_CODE,
-                                 {"code": code, VIEWER: user.id}).unique().one_or_none()
-        programme = row[0] if row is not None else None
-        if programme is not None:
-            remember_roles(user, programme.id, row[1])
-    authorize(user, action, programme)
+    programme = one_with_roles(_PROGRAMME_BY_CODE, MonitoringProgramme.id, {"code": code},
+                               current_user)
+    authorize(current_user, action, programme)
     return programme
+
+
+def one_with_roles(statement: Select, programme_id: Any, params: dict[str, Any],
+                   user: User | Any) -> Any | None:
+    """The one entity (or None) ``statement`` selects, read for ``user``.
+
+    For a user who sees their own programmes the statement also reads their roles on the
+    entity's programme (``programme_id``, a column of the entity: :func:`roles_mask`) and
+    remembers them for the request (:func:`remember_roles`): authorising it then costs
+    no statement of its own.
+    """
+    if viewer_scope(user) != SEES_OWN:
+        return db.session.execute(statement, params).unique().scalar_one_or_none()
+    row = db.session.execute(_with_roles(statement, programme_id),
+                             {**params, VIEWER: user.id}).unique().one_or_none()
+    if row is None:
+        return None
+    remember_roles(user, getattr(row[0], programme_id.key), row[1])
+    return row[0]
+
+
+@lru_cache(maxsize=32)
+def _with_roles(statement: Select, programme_id: Any) -> Select:
+    """``statement`` with the viewer's roles mask on ``programme_id``, built once."""
+    return statement.add_columns(roles_mask(programme_id))
 
 
 #: load_programme's statement, built once. Its institutions come in the same statement:
@@ -392,8 +409,6 @@ def load_programme(code: str, action: str = VIEW) -> MonitoringProgramme:
 _PROGRAMME_BY_CODE = (select(MonitoringProgramme)
                       .where(MonitoringProgramme.code == bindparam("code"))
                       .options(joinedload(MonitoringProgramme.operating_institutions)))
-_PROGRAMME_AND_ROLES_BY_CODE = _PROGRAMME_BY_CODE.add_columns(
-    roles_mask(MonitoringProgramme.id))
 
 
 def programme_access(action: str = VIEW) -> Callable:

@@ -20,10 +20,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from portal.access import (
     SEES_ALL,
-    SEES_OWN,
-    VIEWER,
-    remember_roles,
-    roles_mask,
+    one_with_roles,
     viewer_params,
     viewer_scope,
     visible_programmes,
@@ -418,18 +415,14 @@ def list_runs(user: Any, filters: RunFilters, *, programme: MonitoringProgramme 
 def load_run(run_uuid: str, viewer: Any = None) -> MonitoringProgrammeRun | None:
     """Return the run with its programme, requester and steps (two statements).
 
-    With ``viewer``, a user who sees their own programmes, their roles on the run's
-    programme come in the first statement (``access.remember_roles``): the page
-    authorises the run without another round trip.
+    With ``viewer``, their roles on the run's programme come in the first statement when
+    they see their own programmes (``access.one_with_roles``): the page authorises the
+    run without another round trip.
     """
-    if viewer is None or viewer_scope(viewer) != SEES_OWN:
+    if viewer is None:
         return db.session.scalar(_RUN_BY_UUID, {"uuid": run_uuid})
-    row = db.session.execute(_RUN_AND_ROLES_BY_UUID,
-                             {"uuid": run_uuid, VIEWER: viewer.id}).one_or_none()
-    if row is None:
-        return None
-    remember_roles(viewer, row[0].programme_id, row[1])
-    return row[0]
+    return one_with_roles(_RUN_BY_UUID, MonitoringProgrammeRun.programme_id,
+                          {"uuid": run_uuid}, viewer)
 
 
 _RUN_BY_UUID = (select(MonitoringProgrammeRun)
@@ -437,8 +430,6 @@ _RUN_BY_UUID = (select(MonitoringProgrammeRun)
                 .options(joinedload(MonitoringProgrammeRun.programme),
                          joinedload(MonitoringProgrammeRun.requested_by),
                          selectinload(MonitoringProgrammeRun.steps)))
-_RUN_AND_ROLES_BY_UUID = _RUN_BY_UUID.add_columns(
-    roles_mask(MonitoringProgrammeRun.programme_id))
 
 
 def load_alert(alert_uuid: str) -> MonitoringProgrammeAlert | None:
@@ -542,7 +533,7 @@ def _alert_list_query(scope: str, shape: tuple[Any, ...]) -> tuple[Select, Selec
     # inner join lets SQLite start from programmes and sort every unresolved alert).
     brief = _ALERT_PROGRAMME
     shown = counted.outerjoin(brief, brief.id == Alert.programme_id).add_columns(
-        brief.code, brief.title, brief.timezone, brief.active)
+        *(getattr(brief, column.key) for column in PROGRAMME_BRIEF))
     return shown, counted
 
 

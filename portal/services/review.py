@@ -102,12 +102,6 @@ def candidate_staged(run: MonitoringProgrammeRun, lineage: dict[str, Any]) -> Re
     return candidate
 
 
-def pending_candidate(programme: MonitoringProgramme) -> ReleaseCandidate | None:
-    """The programme's candidate awaiting a decision, if any."""
-    return db.session.scalar(select(ReleaseCandidate).where(
-        ReleaseCandidate.programme_id == programme.id, ReleaseCandidate.status == "pending"))
-
-
 def list_candidates(programme: MonitoringProgramme, limit: int = 20) -> list[ReleaseCandidate]:
     """The programme's candidates, newest first."""
     return list(db.session.scalars(select(ReleaseCandidate)
